@@ -1,0 +1,226 @@
+"""An indexing run: read sources, work out what changed, embed only that, and swap in the result.
+
+Documents are compared by a fingerprint of their canonical text, metadata, model and chunker
+settings. Unchanged documents are copied from the live index with their vectors; changed and new
+ones are chunked and embedded; documents whose source is gone are dropped. The new generation
+becomes live only when complete (see ``store``), so an interrupted run changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm import tqdm
+
+from indexer.chunking import Chunk, ChunkerSettings, chunk_document
+from indexer.lexical import fts_text
+from indexer.metadata import document_metadata
+from indexer.models import ModelSpec
+from indexer.sources import Document, SourceError, discover, load_manifest, read_file
+from indexer.store import FORMAT_VERSION, GenerationWriter, IndexReader, IndexStoreError, Manifest, faiss_description, live_generation, writer_lock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Summary:
+    """What a run did; counts are documents (a JSON Lines file holds many)."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: list[dict] = field(default_factory=list)
+    chunks: int = 0
+    embedded_chunks: int = 0
+    seconds: float = 0.0
+    timings: dict = field(default_factory=lambda: {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0})
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.embedded_chunks / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 2)
+        data["chunks_per_second"] = round(self.chunks_per_second, 2)
+        data["timings"] = {k: round(v, 2) for k, v in self.timings.items()}
+        return data
+
+
+@dataclass
+class _Pending:
+    doc: Document
+    metadata: dict
+    fingerprint: str
+    doc_id: int
+    chunks: list[Chunk] = field(default_factory=list)
+
+
+def embed_context(metadata: dict, section: str) -> str:
+    """Text put before a passage when it is embedded: the title and heading path it sits under."""
+    return "".join(part + "\n" for part in (metadata.get("title", ""), section) if part)
+
+
+def _fingerprint(doc: Document, metadata: dict, spec: ModelSpec, settings: ChunkerSettings) -> str:
+    payload = json.dumps([doc.content_hash, metadata, spec.to_dict(), settings.to_dict(), FORMAT_VERSION],
+                         ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def read_sources(paths: list[Path], summary: Summary, progress: bool) -> list[tuple[Document, dict]]:
+    """Documents with the metadata a manifest beside them gives; unusable files go to ``skipped``."""
+    manifests: dict[Path, dict] = {}
+    documents: list[tuple[Document, dict]] = []
+    files = discover(paths)
+    for path in tqdm(files, desc="Reading", unit="file", disable=not progress):
+        folder = path.parent
+        if folder not in manifests:
+            manifests[folder] = load_manifest(folder)
+        try:
+            docs = read_file(path)
+        except SourceError as exc:
+            summary.skipped.append({"path": str(path), "reason": str(exc)})
+            log.warning("skipped", extra={"path": str(path), "reason": str(exc)})
+            continue
+        given = manifests[folder].get(path.name, {}) if len(docs) == 1 else {}
+        documents.extend((doc, {**doc.metadata, **given}) for doc in docs)
+    return documents
+
+
+def build_index(
+    paths: list[Path],
+    index_dir: Path,
+    spec: ModelSpec,
+    encoder_factory,
+    settings: ChunkerSettings | None = None,
+    rebuild: bool = False,
+    progress: bool = True,
+    batch_size: int = 32,
+) -> Summary:
+    """Bring the index in ``index_dir`` up to date with ``paths``; returns what changed.
+
+    ``encoder_factory()`` is called only when something must be embedded, so a run with no
+    changes does not load the model.
+    """
+    started = time.perf_counter()
+    summary = Summary()
+    settings = settings or ChunkerSettings()
+    with writer_lock(index_dir):
+        old = _open_previous(index_dir, spec, rebuild)
+        clock = time.perf_counter()
+        documents = read_sources(paths, summary, progress)
+        summary.timings["parse"] = time.perf_counter() - clock
+        previous = old.documents_by_key() if old else {}
+        next_id = max([doc_id for doc_id, _ in previous.values()], default=0) + 1
+        keep: list[int] = []
+        pending: list[_Pending] = []
+        seen: set[str] = set()
+        for doc, given in documents:
+            if doc.key in seen:
+                continue
+            seen.add(doc.key)
+            metadata = document_metadata(doc.text, given)
+            fingerprint = _fingerprint(doc, metadata, spec, settings)
+            if doc.key in previous and previous[doc.key][1] == fingerprint:
+                keep.append(previous[doc.key][0])
+                continue
+            if doc.key in previous:
+                summary.updated += 1
+            else:
+                summary.added += 1
+            pending.append(_Pending(doc, metadata, fingerprint, next_id))
+            next_id += 1
+        if not keep and not pending:
+            reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in summary.skipped[:5])
+            raise SourceError("no documents to index" + (f" ({reasons})" if reasons else ""))
+        summary.unchanged = len(keep)
+        summary.removed = len(set(previous) - seen)
+        if old and not pending and not summary.removed:
+            summary.chunks = old.stats()["chunks"]
+            summary.seconds = time.perf_counter() - started
+            return summary
+        _write_generation(index_dir, old, keep, pending, spec, settings, encoder_factory, summary, progress, batch_size)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _open_previous(index_dir: Path, spec: ModelSpec, rebuild: bool) -> IndexReader | None:
+    if rebuild or live_generation(index_dir) is None:
+        return None
+    old = IndexReader.open(index_dir)
+    if old.manifest.model != spec.to_dict():
+        raise IndexStoreError(
+            f"the index in {index_dir} was built with model {old.manifest.model['name']!r} "
+            f"(prompts {old.manifest.model['prompts']}), not {spec.name!r} (prompts {spec.to_dict()['prompts']}); "
+            "add --rebuild to re-embed everything with the new model"
+        )
+    return old
+
+
+def _write_generation(index_dir, old, keep, pending, spec, settings, encoder_factory, summary, progress, batch_size):
+    writer = GenerationWriter(index_dir)
+    try:
+        clock = time.perf_counter()
+        for doc_id in keep:
+            summary.chunks += writer.copy_document(old, doc_id)
+        encoder = encoder_factory() if pending else None
+        dimension = encoder.dimension if encoder else (old.manifest.dimension if old else 0)
+        settings = ChunkerSettings(settings.target_chars, encoder.max_tokens if encoder else settings.max_tokens,
+                                   settings.overlap_sentences)
+        summary.timings["write"] += time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        for item in pending:
+            title = item.metadata.get("title", "")
+            item.chunks = chunk_document(
+                item.doc.text, settings, count_tokens=encoder.count_tokens,
+                context=lambda path, title=title: embed_context({"title": title}, " > ".join(path)),
+                pages=item.doc.pages, styled_headings=item.doc.headings,
+            )
+        summary.timings["chunk"] = time.perf_counter() - clock
+
+        texts = [embed_context(item.metadata, chunk.section) + chunk.text for item in pending for chunk in item.chunks]
+        clock = time.perf_counter()
+        vectors = encoder.encode_passages(texts, batch_size=batch_size, progress=progress) if texts else []
+        summary.timings["embed"] = time.perf_counter() - clock
+        summary.embedded_chunks = len(texts)
+
+        clock = time.perf_counter()
+        next_chunk = (old.max_chunk_id() if old else 0) + 1
+        row = 0
+        for item in pending:
+            writer.add_document(item.doc_id, item.doc.key, item.doc.source, item.fingerprint, item.doc.text, item.metadata)
+            context_words = fts_text(embed_context(item.metadata, ""))
+            for chunk in item.chunks:
+                writer.add_chunk(next_chunk, item.doc_id, chunk, vectors[row], fts_text(chunk.text),
+                                 context_words + " " + fts_text(chunk.section))
+                next_chunk += 1
+                row += 1
+        summary.chunks += row
+        writer.commit(Manifest(
+            format_version=FORMAT_VERSION,
+            model=spec.to_dict(),
+            dimension=dimension,
+            chunker=settings.to_dict(),
+            corpus_fingerprint=_corpus_fingerprint(writer),
+            built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            documents=len(keep) + len(pending),
+            chunks=summary.chunks,
+            faiss=faiss_description(summary.chunks),
+        ))
+        summary.timings["write"] += time.perf_counter() - clock
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _corpus_fingerprint(writer: GenerationWriter) -> str:
+    rows = writer.db.execute("SELECT fingerprint FROM documents ORDER BY key").fetchall()
+    return hashlib.sha256("".join(r[0] for r in rows).encode()).hexdigest()

@@ -1,0 +1,76 @@
+"""The embedding model behind indexing and search: a thin wrapper around SentenceTransformer.
+
+It applies the spec's prompts, reports the model's token limit and counts tokens for the chunker,
+and keeps torch to the machine's cores so that indexing does not oversubscribe a small server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cached_property
+
+import numpy as np
+
+from indexer.models import ModelSpec, model_location
+
+log = logging.getLogger(__name__)
+
+
+def _limit_threads() -> None:
+    """One torch thread per core, and no tokenizer thread pool fighting torch for them."""
+    import torch
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, cores))
+
+
+class Encoder:
+    """Embeds passages and queries with one model and its prompts; vectors are L2-normalized."""
+
+    def __init__(self, spec: ModelSpec, progress: bool = True) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        _limit_threads()
+        if not progress:
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+        self.spec = spec
+        self.location = model_location(spec, progress=progress)
+        self.model = SentenceTransformer(self.location, device="cpu", local_files_only=os.path.isdir(self.location))
+        self.model.eval()
+
+    @cached_property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens the model reads per text, special tokens included; longer input is cut."""
+        return int(self.model.max_seq_length)
+
+    def count_tokens(self, text: str, is_query: bool = False) -> int:
+        """Tokens the model would see for ``text`` with its prompt, special tokens included."""
+        prompt = self.spec.prompts.query if is_query else self.spec.prompts.passage
+        return len(self.model.tokenizer(prompt + text, add_special_tokens=True)["input_ids"])
+
+    def encode_passages(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            prompt=self.spec.prompts.passage,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        vector = self.model.encode(
+            [text], prompt=self.spec.prompts.query, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vector[0], dtype=np.float32)

@@ -1,0 +1,53 @@
+"""The one normalization function for document text, and the matching form used by search.
+
+``canonical_text`` removes only noise (export residue, control and zero-width characters,
+indentation, runs of spaces, extra blank lines); punctuation and digits stay as printed, because a
+drafter quotes passages exactly. Every offset in the index refers to this text, and evaluation
+normalizes gold quotes with the same function so that they line up.
+
+``fold`` is the separate matching form (NFKC, lower case) that lexical search and highlighting
+compare on; ``fold_with_offsets`` maps it back to canonical offsets.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_DOCX_RESIDUE = re.compile(r"\[bookmark: [^\]]*\]")
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_HORIZONTAL_RUN = re.compile(r"([ \t\u3000\u00a0])[ \t\u3000\u00a0]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def canonical_text(raw: str) -> str:
+    """Clean a document's raw text into the canonical text that offsets and citations refer to."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    text = _DOCX_RESIDUE.sub("", text)
+    text = _INVISIBLE.sub("", text)
+    text = _CONTROL.sub("", text)
+    lines = [line.strip(" \t\u3000\u00a0") for line in text.split("\n")]
+    lines = [_HORIZONTAL_RUN.sub(lambda m: " " if m.group(1) == "\t" else m.group(1), line) for line in lines]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip("\n")
+
+
+def fold(text: str) -> str:
+    """Matching form: NFKC (full-width digits and letters become ASCII) and lower case."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def fold_with_offsets(text: str) -> tuple[str, list[int]]:
+    """Fold ``text`` character by character; ``offsets[i]`` is the source index of folded char i.
+
+    Per-character folding keeps a map back to canonical offsets, which highlighting needs; a
+    trailing sentinel equal to ``len(text)`` makes end offsets map too.
+    """
+    pieces: list[str] = []
+    offsets: list[int] = []
+    for index, char in enumerate(text):
+        folded = fold(char)
+        pieces.append(folded)
+        offsets.extend([index] * len(folded))
+    offsets.append(len(text))
+    return "".join(pieces), offsets

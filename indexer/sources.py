@@ -1,0 +1,217 @@
+"""Read source files into documents: canonical text plus where its pages and headings are.
+
+Each format yields blocks (a page of a PDF, a paragraph of a DOCX, a whole text file); blocks are
+normalized one by one and joined, so page numbers and Word heading styles keep exact offsets in
+the canonical text. Unreadable input raises SourceError with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.normalize import canonical_text
+
+SUPPORTED_SUFFIXES = {".txt", ".md", ".docx", ".pdf", ".jsonl"}
+MANIFEST_NAMES = ("MANIFEST.tsv", "manifest.jsonl")
+_SENTENCE_END = "。！？：；”」』）)!?:;"
+_HEADING_START = re.compile(r"^(第[一二三四五六七八九十百零〇]+[章节条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）|\d+[.．、]|（\d+）)")
+_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
+
+
+class SourceError(Exception):
+    """A file that cannot be indexed; the message says why."""
+
+
+@dataclass
+class Block:
+    """A piece of source text with what the format says about it."""
+
+    text: str
+    page: int | None = None
+    is_heading: bool = False
+
+
+@dataclass
+class Document:
+    """One document as the indexer sees it; offsets in ``pages``/``headings`` refer to ``text``."""
+
+    key: str
+    source: str
+    text: str
+    content_hash: str
+    pages: list[tuple[int, int]] = field(default_factory=list)  # (start offset, page number)
+    headings: list[int] = field(default_factory=list)  # start offsets of styled heading lines
+    metadata: dict = field(default_factory=dict)
+
+
+def assemble(key: str, source: str, blocks: list[Block], metadata: dict | None = None) -> Document:
+    """Normalize blocks one by one and join them, recording page and heading offsets."""
+    parts: list[str] = []
+    pages: list[tuple[int, int]] = []
+    headings: list[int] = []
+    offset = 0
+    for block in blocks:
+        text = canonical_text(block.text)
+        if not text:
+            continue
+        if parts:
+            separator = "\n\n" if block.page is not None else "\n"
+            parts.append(separator)
+            offset += len(separator)
+        if block.page is not None:
+            pages.append((offset, block.page))
+        if block.is_heading:
+            headings.append(offset)
+        parts.append(text)
+        offset += len(text)
+    text = "".join(parts)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return Document(key, source, text, digest, pages, headings, dict(metadata or {}))
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else GB18030, which covers GBK and GB2312 files."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise SourceError("text is neither UTF-8 nor GB18030/GBK")
+
+
+def read_text_file(path: Path) -> list[Document]:
+    text = decode_text(path.read_bytes())
+    return [assemble(str(path), path.name, [Block(text)])]
+
+
+def read_docx(path: Path) -> list[Document]:
+    """Paragraphs and tables in body order; paragraphs styled Heading/Title are marked as headings."""
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(str(path))
+    except Exception as exc:  # python-docx raises several unrelated types for broken packages
+        raise SourceError(f"not a readable Word file ({type(exc).__name__})") from exc
+    blocks: list[Block] = []
+    for item in document.iter_inner_content():
+        if isinstance(item, Paragraph):
+            style = (item.style.name if item.style is not None else "") or ""
+            blocks.append(Block(item.text, is_heading=style.startswith("Heading")))
+        elif isinstance(item, Table):
+            for row in item.rows:
+                cells = [cell.text.strip() for cell in row.cells]
+                blocks.append(Block(" | ".join(dict.fromkeys(cells))))
+    title = next((p.text.strip() for p in document.paragraphs if p.style is not None and p.style.name == "Title"), "")
+    doc = assemble(str(path), path.name, blocks, {"title": title} if title else None)
+    if not doc.text:
+        raise SourceError("the Word file has no text")
+    return [doc]
+
+
+def join_pdf_lines(page_text: str) -> str:
+    """Undo the hard line breaks a PDF puts inside paragraphs.
+
+    A break is kept where the line ends a sentence, the next line starts a heading, or the line is
+    clearly shorter than the page's full lines (a paragraph's last line); otherwise the lines are
+    joined, with no space between Chinese characters and one space between Latin words.
+    """
+    lines = [line.strip() for line in page_text.split("\n")]
+    lines = [line for line in lines if line]
+    if not lines:
+        return ""
+    full_width = max(len(line) for line in lines)
+    paragraphs = [lines[0]]
+    for line, previous in zip(lines[1:], lines):
+        ends_paragraph = (
+            previous[-1] in _SENTENCE_END
+            or _HEADING_START.match(line) is not None
+            or len(previous) < 0.8 * full_width
+        )
+        if ends_paragraph:
+            paragraphs.append(line)
+        elif _CJK.match(previous[-1]) or _CJK.match(line[0]):
+            paragraphs[-1] += line
+        else:
+            paragraphs[-1] += " " + line
+    return "\n".join(paragraphs)
+
+
+def read_pdf(path: Path) -> list[Document]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted:
+            raise SourceError("encrypted PDF (password protected)")
+        blocks = [Block(join_pdf_lines(page.extract_text() or ""), page=number) for number, page in enumerate(reader.pages, 1)]
+    except SourceError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise SourceError(f"corrupt or unreadable PDF ({exc.__class__.__name__}: {exc})") from exc
+    doc = assemble(str(path), path.name, blocks)
+    if not doc.text.strip():
+        raise SourceError("no text layer (scanned image?)")
+    return [doc]
+
+
+def read_jsonl(path: Path) -> list[Document]:
+    """One document per line: ``title`` and ``content``, every other field is metadata."""
+    docs = []
+    for number, line in enumerate(decode_text(path.read_bytes()).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            content = record.pop("content")
+        except (json.JSONDecodeError, KeyError, AttributeError) as exc:
+            raise SourceError(f"line {number} is not a JSON object with a content field") from exc
+        metadata = {k: v for k, v in record.items() if v not in (None, "")}
+        docs.append(assemble(f"{path}#{number}", path.name, [Block(content)], metadata))
+    return docs
+
+
+READERS = {".txt": read_text_file, ".md": read_text_file, ".docx": read_docx, ".pdf": read_pdf, ".jsonl": read_jsonl}
+
+
+def read_file(path: Path) -> list[Document]:
+    """All documents in one file; raises SourceError when the file cannot be used."""
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise SourceError(f"unsupported file type {path.suffix or '(none)'}")
+    try:
+        return reader(path)
+    except OSError as exc:
+        raise SourceError(f"cannot read file ({exc.strerror or exc})") from exc
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    """Files to index under the given files and folders, sorted, manifests left out."""
+    found: set[Path] = set()
+    for path in paths:
+        if path.is_dir():
+            found.update(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+        elif path.is_file():
+            found.add(path)
+        else:
+            raise SourceError(f"{path}: no such file or folder")
+    return sorted(p for p in found if p.name not in MANIFEST_NAMES)
+
+
+def load_manifest(folder: Path) -> dict[str, dict]:
+    """Metadata by file name from a MANIFEST.tsv or manifest.jsonl in ``folder`` (empty if none)."""
+    rows: list[dict] = []
+    tsv, jsonl = folder / "MANIFEST.tsv", folder / "manifest.jsonl"
+    if tsv.is_file():
+        lines = decode_text(tsv.read_bytes()).splitlines()
+        header = lines[0].split("\t") if lines else []
+        rows = [dict(zip(header, line.split("\t"))) for line in lines[1:] if line.strip()]
+    elif jsonl.is_file():
+        rows = [json.loads(line) for line in decode_text(jsonl.read_bytes()).splitlines() if line.strip()]
+    return {row["file"]: {k: v for k, v in row.items() if k != "file" and v not in (None, "")} for row in rows if row.get("file")}

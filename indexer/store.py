@@ -1,0 +1,383 @@
+"""The index directory: its format, the atomic swap, and the one reader API for it.
+
+Layout::
+
+    INDEX/
+      CURRENT               name of the live generation
+      .lock                 held by the one writer
+      gen-<time>-<rand>/    manifest.json, vectors.faiss, index.sqlite
+
+A build writes a whole new generation beside the live one and then replaces CURRENT in one
+``os.replace``; a killed build leaves only an unreferenced directory behind, and readers never
+see a half-written index. FAISS ids are chunk ids; SQLite holds documents, chunks (with their
+vectors, so unchanged documents are copied, not re-embedded) and an FTS5 table of jieba words.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+EXACT_SEARCH_LIMIT = 50_000  # above this many passages, an HNSW graph replaces exact search
+HNSW_NEIGHBOURS = 32
+HNSW_EF_SEARCH = 128
+KEEP_GENERATIONS = 2  # the live one and the one before, for readers still holding it
+
+SCHEMA = """
+CREATE TABLE documents (
+    doc_id INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, source TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    title TEXT, doc_type TEXT, issuer TEXT, date TEXT, year INTEGER, doc_number TEXT,
+    proposal_number TEXT, answer_category TEXT, metadata TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    chunk_id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents(doc_id), ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL, section TEXT NOT NULL, page INTEGER, end_page INTEGER,
+    is_commitment INTEGER NOT NULL, vector BLOB NOT NULL
+);
+CREATE INDEX chunks_by_doc ON chunks(doc_id, ordinal);
+CREATE VIRTUAL TABLE chunk_words USING fts5(body, context, tokenize = 'unicode61 remove_diacritics 0');
+"""
+DOCUMENT_FIELDS = ("title", "doc_type", "issuer", "date", "year", "doc_number", "proposal_number", "answer_category")
+
+
+class IndexStoreError(RuntimeError):
+    """The index directory is missing, locked, damaged or built for something else."""
+
+
+@dataclass
+class Manifest:
+    format_version: int
+    model: dict
+    dimension: int
+    chunker: dict
+    corpus_fingerprint: str
+    built_at: str
+    documents: int
+    chunks: int
+    faiss: dict
+
+    @classmethod
+    def load(cls, path: Path) -> "Manifest":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format_version") != FORMAT_VERSION:
+            raise IndexStoreError(
+                f"index format version {data.get('format_version')} cannot be read by this version "
+                f"(it reads format {FORMAT_VERSION}); rebuild it with `policy-search index --rebuild`"
+            )
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def live_generation(index_dir: Path) -> Path | None:
+    pointer = index_dir / CURRENT
+    if not pointer.is_file():
+        return None
+    generation = index_dir / pointer.read_text(encoding="utf-8").strip()
+    return generation if generation.is_dir() else None
+
+
+@contextmanager
+def writer_lock(index_dir: Path):
+    """Hold the index's writer lock; a second writer fails at once instead of waiting."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IndexStoreError(f"another process is writing the index in {index_dir}; wait for it to finish") from exc
+        yield
+
+
+def build_faiss(ids: np.ndarray, vectors: np.ndarray, dimension: int):
+    """Exact inner product up to EXACT_SEARCH_LIMIT passages, an HNSW graph above it."""
+    import faiss
+
+    if len(ids) <= EXACT_SEARCH_LIMIT:
+        base = faiss.IndexFlatIP(dimension)
+    else:
+        base = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        base.hnsw.efSearch = HNSW_EF_SEARCH
+    index = faiss.IndexIDMap2(base)
+    if len(ids):
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+    return index
+
+
+def faiss_description(count: int) -> dict:
+    if count <= EXACT_SEARCH_LIMIT:
+        return {"type": "flat", "metric": "inner_product"}
+    return {"type": "hnsw", "metric": "inner_product", "M": HNSW_NEIGHBOURS, "efSearch": HNSW_EF_SEARCH}
+
+
+class GenerationWriter:
+    """Writes one new generation; ``commit`` makes it live, anything else leaves the old one."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+        name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+        self.path = index_dir / name
+        self.path.mkdir(parents=True)
+        self.db = sqlite3.connect(self.path / "index.sqlite")
+        self.db.executescript(SCHEMA)
+
+    def add_document(self, doc_id: int, key: str, source: str, fingerprint: str, text: str, metadata: dict) -> None:
+        values = [metadata.get(field) for field in DOCUMENT_FIELDS]
+        self.db.execute(
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [doc_id, key, source, fingerprint, *values, json.dumps(metadata, ensure_ascii=False), text],
+        )
+
+    def add_chunk(self, chunk_id: int, doc_id: int, chunk, vector: np.ndarray, body_words: str, context_words: str) -> None:
+        self.db.execute(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [chunk_id, doc_id, chunk.ordinal, chunk.start, chunk.end, chunk.section, chunk.page, chunk.end_page,
+             int(chunk.is_commitment), np.asarray(vector, dtype=np.float32).tobytes()],
+        )
+        self.db.execute("INSERT INTO chunk_words(rowid, body, context) VALUES (?,?,?)", [chunk_id, body_words, context_words])
+
+    def copy_document(self, old: "IndexReader", doc_id: int) -> int:
+        """Carry a document, its chunks, vectors and words over unchanged; returns its chunk count."""
+        db = old.connection()
+        row = db.execute("SELECT * FROM documents WHERE doc_id = ?", [doc_id]).fetchone()
+        self.db.execute(f"INSERT INTO documents VALUES ({','.join('?' * len(row))})", list(row))
+        chunks = db.execute("SELECT * FROM chunks WHERE doc_id = ?", [doc_id]).fetchall()
+        self.db.executemany(f"INSERT INTO chunks VALUES ({','.join('?' * 10)})", [list(c) for c in chunks])
+        words = db.execute(
+            "SELECT rowid, body, context FROM chunk_words WHERE rowid IN (SELECT chunk_id FROM chunks WHERE doc_id = ?)",
+            [doc_id],
+        ).fetchall()
+        self.db.executemany("INSERT INTO chunk_words(rowid, body, context) VALUES (?,?,?)", [list(w) for w in words])
+        return len(chunks)
+
+    def commit(self, manifest: Manifest) -> None:
+        """Build FAISS from the stored vectors, write the manifest, then swap CURRENT."""
+        import faiss
+
+        rows = self.db.execute("SELECT chunk_id, vector FROM chunks ORDER BY chunk_id").fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vectors = (
+            np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), manifest.dimension)
+            if rows else np.zeros((0, manifest.dimension), dtype=np.float32)
+        )
+        self.db.commit()
+        self.db.close()
+        faiss.write_index(build_faiss(ids, vectors, manifest.dimension), str(self.path / "vectors.faiss"))
+        (self.path / "manifest.json").write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2))
+        _fsync_tree(self.path)
+        pointer = self.index_dir / f".{CURRENT}.{secrets.token_hex(3)}"
+        pointer.write_text(self.path.name)
+        _fsync_file(pointer)
+        os.replace(pointer, self.index_dir / CURRENT)
+        _fsync_file(self.index_dir)
+        self._prune()
+
+    def abort(self) -> None:
+        try:
+            self.db.close()
+        finally:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def _prune(self) -> None:
+        generations = sorted(p for p in self.index_dir.glob("gen-*") if p.is_dir())
+        live = self.path.name
+        keep = {live} | {p.name for p in generations if p.name < live}.intersection(
+            p.name for p in generations[-KEEP_GENERATIONS:]
+        )
+        for path in generations:
+            if path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    for child in path.iterdir():
+        _fsync_file(child)
+    _fsync_file(path)
+
+
+class IndexReader:
+    """Read-only access to one generation; safe to share between threads."""
+
+    def __init__(self, generation: Path) -> None:
+        import faiss
+
+        self.generation = generation
+        self.manifest = Manifest.load(generation / "manifest.json")
+        self.faiss = faiss.read_index(str(generation / "vectors.faiss"))
+        self._local = threading.local()
+
+    @classmethod
+    def open(cls, index_dir: Path) -> "IndexReader":
+        generation = live_generation(index_dir)
+        if generation is None:
+            raise IndexStoreError(f"no index in {index_dir}; build one with `policy-search index PATH --index {index_dir}`")
+        return cls(generation)
+
+    def connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            uri = f"file:{self.generation / 'index.sqlite'}?mode=ro&immutable=1"
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+        return db
+
+    def check_model(self, model_name: str) -> None:
+        """Fail clearly when a query model differs from the one the index was built with."""
+        built_with = self.manifest.model["name"]
+        if model_name != built_with:
+            raise IndexStoreError(f"the index was built with model {built_with!r}, not {model_name!r}; "
+                              "search it with its own model or rebuild it with `--rebuild`")
+
+    # --- documents and passages -------------------------------------------------------------
+    def documents_by_key(self) -> dict[str, tuple[int, str]]:
+        return {r["key"]: (r["doc_id"], r["fingerprint"]) for r in self.connection().execute("SELECT doc_id, key, fingerprint FROM documents")}
+
+    def max_chunk_id(self) -> int:
+        return self.connection().execute("SELECT coalesce(max(chunk_id), 0) FROM chunks").fetchone()[0]
+
+    def document(self, doc_id: int) -> dict | None:
+        row = self.connection().execute("SELECT * FROM documents WHERE doc_id = ?", [doc_id]).fetchone()
+        return _document_dict(row) if row else None
+
+    def passages(self, chunk_ids: list[int]) -> dict[int, dict]:
+        """Chunks with their document's metadata, by chunk id (vectors and full text left out)."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self.connection().execute(
+            f"SELECT c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.section, c.page, c.end_page, c.is_commitment,"
+            f" substr(d.text, c.start + 1, c.end - c.start) AS text, d.source, d.metadata,"
+            f" {', '.join('d.' + f for f in DOCUMENT_FIELDS)}"
+            f" FROM chunks c JOIN documents d USING (doc_id) WHERE c.chunk_id IN ({marks})",
+            chunk_ids,
+        ).fetchall()
+        return {row["chunk_id"]: _passage_dict(row) for row in rows}
+
+    def neighbours(self, chunk_id: int, width: int = 1) -> list[int]:
+        row = self.connection().execute("SELECT doc_id, ordinal FROM chunks WHERE chunk_id = ?", [chunk_id]).fetchone()
+        if row is None:
+            return []
+        rows = self.connection().execute(
+            "SELECT chunk_id FROM chunks WHERE doc_id = ? AND ordinal BETWEEN ? AND ? ORDER BY ordinal",
+            [row["doc_id"], row["ordinal"] - width, row["ordinal"] + width],
+        ).fetchall()
+        return [r["chunk_id"] for r in rows]
+
+    def document_passages(self, doc_id: int) -> list[int]:
+        rows = self.connection().execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY ordinal", [doc_id])
+        return [r["chunk_id"] for r in rows]
+
+    # --- retrieval primitives ---------------------------------------------------------------
+    def dense(self, vector: np.ndarray, limit: int, allowed: list[int] | None = None) -> list[tuple[int, float]]:
+        """Nearest chunks by inner product, optionally only among ``allowed`` chunk ids."""
+        import faiss
+
+        if self.faiss.ntotal == 0 or limit <= 0 or (allowed is not None and not allowed):
+            return []
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        scores, ids = self.faiss.search(vector.reshape(1, -1).astype(np.float32), min(limit, self.faiss.ntotal), params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def lexical(self, fts_query: str, limit: int, allowed: list[int] | None = None,
+                weights: tuple[float, float] = (1.0, 0.5)) -> list[tuple[int, float]]:
+        """BM25 over the FTS5 words; scores are positive, larger is better."""
+        if not fts_query or (allowed is not None and not allowed):
+            return []
+        sql = f"SELECT rowid, -bm25(chunk_words, {weights[0]}, {weights[1]}) AS score FROM chunk_words WHERE chunk_words MATCH ?"
+        params: list = [fts_query]
+        if allowed is not None:
+            sql += f" AND rowid IN ({','.join('?' * len(allowed))})"
+            params += allowed
+        sql += " ORDER BY score DESC LIMIT ?"
+        try:
+            rows = self.connection().execute(sql, [*params, limit]).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def chunks_of_documents_matching(self, identifier: str) -> list[int]:
+        """Chunk ids of documents whose document or proposal number contains ``identifier``."""
+        rows = self.connection().execute(
+            "SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id)"
+            " WHERE instr(d.doc_number, ?) > 0 OR instr(d.proposal_number, ?) > 0", [identifier, identifier]
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def chunks_containing(self, needle: str) -> list[int]:
+        rows = self.connection().execute(
+            "SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id)"
+            " WHERE instr(substr(d.text, c.start + 1, c.end - c.start), ?) > 0", [needle]
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def filter_chunks(self, where: str, params: list) -> list[int]:
+        """Chunk ids whose document/chunk columns satisfy a WHERE clause built by the caller."""
+        rows = self.connection().execute(
+            f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}", params
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def stats(self) -> dict:
+        db = self.connection()
+        return {
+            "documents": db.execute("SELECT count(*) FROM documents").fetchone()[0],
+            "chunks": db.execute("SELECT count(*) FROM chunks").fetchone()[0],
+            "model": self.manifest.model,
+            "dimension": self.manifest.dimension,
+            "built_at": self.manifest.built_at,
+            "faiss": self.manifest.faiss,
+            "format_version": self.manifest.format_version,
+        }
+
+
+def _document_dict(row: sqlite3.Row) -> dict:
+    metadata = json.loads(row["metadata"])
+    return {
+        "doc_id": row["doc_id"],
+        "source": row["source"],
+        **{f: row[f] for f in DOCUMENT_FIELDS},
+        "metadata": metadata,
+        "text": row["text"],
+    }
+
+
+def _passage_dict(row: sqlite3.Row) -> dict:
+    return {
+        "chunk_id": row["chunk_id"],
+        "doc_id": row["doc_id"],
+        "ordinal": row["ordinal"],
+        "start": row["start"],
+        "end": row["end"],
+        "section": row["section"],
+        "page": row["page"],
+        "end_page": row["end_page"],
+        "is_commitment": bool(row["is_commitment"]),
+        "text": row["text"],
+        "source": row["source"],
+        **{f: row[f] for f in DOCUMENT_FIELDS},
+    }

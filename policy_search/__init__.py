@@ -1,0 +1,1 @@
+"""The ``policy-search`` command: indexing, search, serving, evaluation and benchmarks."""

@@ -1,0 +1,161 @@
+"""The ``policy-search`` command line: a thin layer over the indexer, the searcher and eval."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from policy_search import logs
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic search over Chinese policy texts and proposal replies.")
+model_app = typer.Typer(no_args_is_help=True, help="The embedding model: inspect it or prepare it ahead of time.")
+app.add_typer(model_app, name="model")
+
+DEFAULT_INDEX = Path(os.environ.get("POLICY_SEARCH_INDEX", "data/index"))
+IndexOption = typer.Option(DEFAULT_INDEX, "--index", help="Index directory (env POLICY_SEARCH_INDEX).")
+ModelOption = typer.Option(None, "--model", help="Model spec: bundled:multilingual-e5-small (default), a local directory or a hub id (env POLICY_SEARCH_MODEL).")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details as JSON lines on stderr.")) -> None:
+    logs.configure(verbose)
+
+
+@app.command()
+def index(
+    paths: list[Path] = typer.Argument(..., help="Files and folders to index (.txt .md .docx .pdf .jsonl)."),
+    index_dir: Path = IndexOption,
+    model: Optional[str] = ModelOption,
+    rebuild: bool = typer.Option(False, "--rebuild", help="Re-embed everything, ignoring the existing index."),
+    target_chars: int = typer.Option(300, "--target-chars", help="Target passage size in characters."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Build or update an index; unchanged documents are not embedded again."""
+    from indexer.build import build_index
+    from indexer.chunking import ChunkerSettings
+    from indexer.e5s1 import BundledModelError
+    from indexer.encoder import Encoder
+    from indexer.models import resolve_spec
+    from indexer.sources import SourceError
+    from indexer.store import IndexStoreError
+
+    spec = resolve_spec(model)
+    progress = sys.stderr.isatty() and not as_json
+    if not as_json:
+        typer.echo(f"Indexing with {spec.name} into {index_dir}", err=True)
+    try:
+        summary = build_index(paths, index_dir, spec, lambda: Encoder(spec, progress=progress),
+                              ChunkerSettings(target_chars=target_chars), rebuild=rebuild, progress=progress)
+    except (SourceError, IndexStoreError, BundledModelError) as exc:
+        _fail(str(exc))
+    data = summary.to_dict()
+    if as_json:
+        typer.echo(json.dumps({k: data[k] for k in ("added", "updated", "removed", "unchanged", "skipped", "chunks", "seconds")}
+                              | {"embedded_chunks": data["embedded_chunks"], "chunks_per_second": data["chunks_per_second"]},
+                              ensure_ascii=False))
+        return
+    typer.echo(f"added {summary.added}, updated {summary.updated}, removed {summary.removed}, unchanged {summary.unchanged} documents; "
+               f"{summary.chunks} passages ({summary.embedded_chunks} embedded) in {summary.seconds:.1f} s "
+               f"({summary.chunks_per_second:.1f} passages/s)")
+    for skipped in summary.skipped:
+        typer.echo(f"skipped {skipped['path']}: {skipped['reason']}")
+
+
+@app.command()
+def query(
+    text: str = typer.Argument(..., help="The question, in Chinese."),
+    index_dir: Path = IndexOption,
+    k: int = typer.Option(10, "--k"),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid, dense or lexical."),
+    doc_type: Optional[str] = typer.Option(None, "--doc-type", help="reply, policy, report or other."),
+    year_from: Optional[int] = typer.Option(None, "--year-from"),
+    year_to: Optional[int] = typer.Option(None, "--year-to"),
+    issuer: Optional[str] = typer.Option(None, "--issuer"),
+    commitments_only: bool = typer.Option(False, "--commitments-only"),
+    sort: str = typer.Option("relevance", "--sort", help="relevance or date (newest first)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the API's JSON response."),
+) -> None:
+    """Search an index and print passages with citations."""
+    from indexer.store import IndexStoreError
+    from search_api.retrieval import QueryError, Searcher, SearchRequest
+
+    try:
+        searcher = Searcher(index_dir)
+        response = searcher.search(SearchRequest(text, k, mode, doc_type, year_from, year_to, issuer, commitments_only, sort))
+    except (QueryError, IndexStoreError) as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        typer.echo(json.dumps(response, ensure_ascii=False, indent=2))
+        return
+    if not response["results"]:
+        typer.echo(response.get("reason", "no results"))
+    for rank, hit in enumerate(response["results"], 1):
+        flag = " [承诺]" if hit["is_commitment"] else ""
+        typer.secho(f"{rank}. {hit['citation']}{flag}", bold=True)
+        typer.echo(f"   {hit['text']}\n   (doc {hit['doc_id']}, chars {hit['start']}–{hit['end']}, score {hit['score']})\n")
+
+
+@app.command()
+def serve(
+    index_dir: Path = IndexOption,
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+) -> None:
+    """Serve the search API and the web page."""
+    import uvicorn
+
+    from indexer.store import IndexStoreError
+    from search_api.app import create_app
+
+    try:
+        application = create_app(index_dir)
+    except IndexStoreError as exc:
+        _fail(str(exc))
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@model_app.command("info")
+def model_info(model: Optional[str] = ModelOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show the resolved model: directory, dimension, token limit and prompts."""
+    from indexer.e5s1 import BundledModelError
+    from indexer.encoder import Encoder
+    from indexer.models import resolve_spec
+
+    spec = resolve_spec(model)
+    try:
+        encoder = Encoder(spec, progress=sys.stderr.isatty())
+    except BundledModelError as exc:
+        _fail(str(exc), 3)
+    info = {"spec": spec.name, "directory": encoder.location, "dimension": encoder.dimension,
+            "max_tokens": encoder.max_tokens, "prompts": spec.to_dict()["prompts"]}
+    if as_json:
+        typer.echo(json.dumps(info, ensure_ascii=False, indent=2))
+    else:
+        for key, value in info.items():
+            typer.echo(f"{key:11} {value}")
+
+
+@model_app.command("prepare")
+def model_prepare(model: Optional[str] = ModelOption) -> None:
+    """Convert the bundled model into the cache now (later runs reuse it)."""
+    from indexer.e5s1 import BundledModelError
+    from indexer.models import model_location, resolve_spec
+
+    try:
+        typer.echo(model_location(resolve_spec(model), progress=sys.stderr.isatty()))
+    except BundledModelError as exc:
+        _fail(str(exc), 3)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Query side: retrieval over an index, citations, and the HTTP service."""

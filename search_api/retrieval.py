@@ -1,0 +1,281 @@
+"""Dense, lexical and hybrid retrieval over an index; the one search function everything calls.
+
+The API, the CLI and the evaluation all go through ``Searcher.search`` so that what evaluators
+measure is what users get.
+
+Hybrid fusion is reciprocal rank fusion: each passage scores ``sum(w_m / (RRF_K + rank_m))`` over
+the modes that found it, with ``RRF_K = 60`` (the constant of Cormack et al., which damps the
+difference between the very first ranks) and equal weights. Ranks rather than raw scores are
+fused because BM25 and cosine scores live on unrelated scales.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indexer.encoder import Encoder
+from indexer.lexical import words
+from indexer.metadata import DOC_NUMBER
+from indexer.models import ModelSpec, Prompts
+from indexer.normalize import fold
+from indexer.store import CURRENT, IndexReader
+from search_api.citations import citation, highlight
+
+MODES = ("hybrid", "dense", "lexical")
+SORTS = ("relevance", "date")
+DOC_TYPES = ("reply", "policy", "report", "other")
+RRF_K = 60
+MODE_WEIGHTS = {"dense": 1.0, "lexical": 1.0}
+CANDIDATES = 100  # passages each mode hands to fusion
+MAX_QUERY_CHARS = 512
+IDENTIFIER_BONUS = 1.0  # lexical score added per exact document/proposal number hit
+SHORT_NUMBER = re.compile(r"第\s*(\d{1,5})\s*号")
+
+
+class QueryError(ValueError):
+    """A request that cannot be answered as asked; carries a Chinese and an English message."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(f"{zh} / {en}")
+        self.zh, self.en = zh, en
+
+
+@dataclass
+class SearchRequest:
+    query: str
+    k: int = 10
+    mode: str = "hybrid"
+    doc_type: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    issuer: str | None = None
+    commitments_only: bool = False
+    sort: str = "relevance"
+    per_doc: int | None = None
+
+    def validate(self) -> None:
+        if not self.query or not self.query.strip():
+            raise QueryError("查询内容不能为空", "the query must not be empty")
+        if len(self.query) > MAX_QUERY_CHARS:
+            raise QueryError(f"查询内容不能超过{MAX_QUERY_CHARS}个字符", f"the query must be at most {MAX_QUERY_CHARS} characters")
+        if not 1 <= self.k <= 100:
+            raise QueryError("k 必须在 1 到 100 之间", "k must be between 1 and 100")
+        if self.mode not in MODES:
+            raise QueryError(f"未知的检索模式：{self.mode}（可选 {', '.join(MODES)}）", f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
+        if self.sort not in SORTS:
+            raise QueryError(f"未知的排序方式：{self.sort}（可选 relevance、date）", f"unknown sort {self.sort!r}; use relevance or date")
+        if self.doc_type is not None and self.doc_type not in DOC_TYPES:
+            raise QueryError(f"未知的文档类型：{self.doc_type}（可选 {', '.join(DOC_TYPES)}）", f"unknown doc_type {self.doc_type!r}; use one of {', '.join(DOC_TYPES)}")
+        if self.year_from and self.year_to and self.year_from > self.year_to:
+            raise QueryError("起始年份不能晚于结束年份", "year_from must not be after year_to")
+        if self.per_doc is not None and self.per_doc < 1:
+            raise QueryError("每个文档的结果上限必须至少为 1", "per_doc must be at least 1")
+
+
+@dataclass
+class Candidate:
+    chunk_id: int
+    score: float = 0.0
+    ranks: dict = field(default_factory=dict)
+
+
+def fts_query(query: str) -> tuple[str, list[str]]:
+    """An FTS5 OR-query of the query's words, and the words (for highlighting)."""
+    terms = list(dict.fromkeys(words(query)))
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms), terms
+
+
+def identifiers(query: str) -> list[str]:
+    """Document numbers (津政办发〔2022〕15号) and proposal numbers (第0137号) named in a query."""
+    folded = fold(query)
+    found = [fold(m.group(0)).replace(" ", "") for m in DOC_NUMBER.finditer(query)]
+    found += [f"第{m.group(1)}号" for m in SHORT_NUMBER.finditer(folded)]
+    return found
+
+
+class Searcher:
+    """Answers search requests on the live index of ``index_dir``, following swaps as they happen."""
+
+    def __init__(self, index_dir: Path, encoder: Encoder | None = None) -> None:
+        self.index_dir = Path(index_dir)
+        self._swap_lock = threading.Lock()
+        self._encode_lock = threading.Lock()  # fast tokenizers must not be shared between threads at once
+        self._pointer = ""
+        self._reader = self._load()
+        self.encoder = encoder or Encoder(self._spec(self._reader), progress=False)
+        self._reader.check_model(self.encoder.spec.name)
+        words("预热")  # load jieba's dictionary now rather than during the first request
+
+    @staticmethod
+    def _spec(reader: IndexReader) -> ModelSpec:
+        model = reader.manifest.model
+        return ModelSpec(model["name"], Prompts(**model["prompts"]))
+
+    def _load(self) -> IndexReader:
+        self._pointer = (self.index_dir / CURRENT).read_text(encoding="utf-8").strip() if (self.index_dir / CURRENT).is_file() else ""
+        return IndexReader.open(self.index_dir)
+
+    @property
+    def reader(self) -> IndexReader:
+        """The live index; a newly swapped-in generation is picked up here, between requests."""
+        pointer = self.index_dir / CURRENT
+        try:
+            live = pointer.read_text(encoding="utf-8").strip()
+        except OSError:
+            return self._reader
+        if live != self._pointer:
+            with self._swap_lock:
+                if live != self._pointer:
+                    reader = IndexReader.open(self.index_dir)
+                    reader.check_model(self.encoder.spec.name)
+                    self._reader, self._pointer = reader, live
+        return self._reader
+
+    def encode_query(self, text: str) -> np.ndarray:
+        with self._encode_lock:
+            return self.encoder.encode_query(text)
+
+    # --- the search ---------------------------------------------------------------------------
+    def search(self, request: SearchRequest) -> dict:
+        request.validate()
+        started = time.perf_counter()
+        reader = self.reader
+        allowed = self._allowed(reader, request)
+        query_words: list[str] = []
+        ranked: dict[str, list[tuple[int, float]]] = {}
+        if request.mode in ("dense", "hybrid"):
+            ranked["dense"] = reader.dense(self.encode_query(request.query), CANDIDATES, allowed)
+        if request.mode in ("lexical", "hybrid"):
+            ranked["lexical"], query_words = self._lexical(reader, request.query, allowed)
+        fused = self._fuse(ranked)
+        passages = reader.passages([c.chunk_id for c in fused])
+        results = self._select(fused, passages, request)
+        terms = [t for t in (query_words or words(request.query)) if len(t) > 1 or t.isdigit()]
+        payload = [self._result(passages[c.chunk_id], c, terms) for c in results]
+        response = {
+            "query": request.query,
+            "mode": request.mode,
+            "took_ms": round((time.perf_counter() - started) * 1000, 1),
+            "results": payload,
+        }
+        if not payload:
+            response["reason"] = self._empty_reason(allowed)
+        return response
+
+    @staticmethod
+    def _empty_reason(allowed: list[int] | None) -> str:
+        if allowed is not None and not allowed:
+            return "没有文档符合筛选条件 / no documents match the filters"
+        return "没有找到相关段落 / no passages matched the query"
+
+    @staticmethod
+    def _allowed(reader: IndexReader, request: SearchRequest) -> list[int] | None:
+        clauses, params = [], []
+        if request.doc_type:
+            clauses.append("d.doc_type = ?")
+            params.append(request.doc_type)
+        if request.year_from:
+            clauses.append("d.year >= ?")
+            params.append(request.year_from)
+        if request.year_to:
+            clauses.append("d.year <= ?")
+            params.append(request.year_to)
+        if request.issuer:
+            clauses.append("instr(d.issuer, ?) > 0")
+            params.append(request.issuer)
+        if request.commitments_only:
+            clauses.append("c.is_commitment = 1")
+        return reader.filter_chunks(" AND ".join(clauses), params) if clauses else None
+
+    @staticmethod
+    def _lexical(reader: IndexReader, query: str, allowed: list[int] | None) -> tuple[list[tuple[int, float]], list[str]]:
+        """BM25 over jieba words, with passages that carry a named document number put first."""
+        match, terms = fts_query(query)
+        scores = dict(reader.lexical(match, CANDIDATES, allowed))
+        allowed_set = set(allowed) if allowed is not None else None
+        for identifier in identifiers(query):
+            hits = set(reader.chunks_of_documents_matching(identifier)) | set(reader.chunks_containing(identifier))
+            top = max(scores.values(), default=1.0)
+            for chunk_id in hits:
+                if allowed_set is None or chunk_id in allowed_set:
+                    scores[chunk_id] = scores.get(chunk_id, 0.0) + IDENTIFIER_BONUS * top
+        ranked = sorted(scores.items(), key=lambda item: -item[1])[:CANDIDATES]
+        return ranked, terms
+
+    @staticmethod
+    def _fuse(ranked: dict[str, list[tuple[int, float]]]) -> list[Candidate]:
+        candidates: dict[int, Candidate] = {}
+        single_mode = len(ranked) == 1
+        for mode, hits in ranked.items():
+            for rank, (chunk_id, score) in enumerate(hits, 1):
+                candidate = candidates.setdefault(chunk_id, Candidate(chunk_id))
+                candidate.ranks[mode] = {"rank": rank, "score": round(score, 4)}
+                candidate.score += score if single_mode else MODE_WEIGHTS[mode] / (RRF_K + rank)
+        return sorted(candidates.values(), key=lambda c: -c.score)
+
+    @staticmethod
+    def _select(fused: list[Candidate], passages: dict[int, dict], request: SearchRequest) -> list[Candidate]:
+        """Top k after dropping passages that overlap a better one in the same document."""
+        chosen: list[Candidate] = []
+        per_doc: dict[int, int] = {}
+        for candidate in fused:
+            passage = passages.get(candidate.chunk_id)
+            if passage is None:
+                continue
+            doc_id = passage["doc_id"]
+            overlaps = any(
+                passages[c.chunk_id]["doc_id"] == doc_id
+                and passage["start"] < passages[c.chunk_id]["end"]
+                and passages[c.chunk_id]["start"] < passage["end"]
+                for c in chosen
+            )
+            if overlaps or (request.per_doc and per_doc.get(doc_id, 0) >= request.per_doc):
+                continue
+            chosen.append(candidate)
+            per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
+            if len(chosen) == request.k:
+                break
+        if request.sort == "date":
+            chosen.sort(key=lambda c: (passages[c.chunk_id].get("date") or str(passages[c.chunk_id].get("year") or "")), reverse=True)
+        return chosen
+
+    @staticmethod
+    def _result(passage: dict, candidate: Candidate, terms: list[str]) -> dict:
+        return {
+            **{key: passage[key] for key in (
+                "chunk_id", "doc_id", "title", "doc_type", "issuer", "date", "year", "doc_number",
+                "proposal_number", "answer_category", "section", "page", "end_page", "start", "end", "text",
+                "is_commitment", "source")},
+            "highlight": highlight(passage["text"], terms),
+            "score": round(candidate.score, 6),
+            "ranks": candidate.ranks,
+            "citation": citation(passage),
+        }
+
+    # --- documents and passages for the views ---------------------------------------------------
+    def document(self, doc_id: int) -> dict | None:
+        reader = self.reader
+        found = reader.document(doc_id)
+        if found is None:
+            return None
+        spans = reader.passages(reader.document_passages(doc_id))
+        found["passages"] = [
+            {key: p[key] for key in ("chunk_id", "start", "end", "section", "page", "is_commitment")}
+            for p in sorted(spans.values(), key=lambda p: p["ordinal"])
+        ]
+        return found
+
+    def passage_with_neighbours(self, chunk_id: int, width: int = 1) -> dict | None:
+        reader = self.reader
+        ids = reader.neighbours(chunk_id, width)
+        if chunk_id not in ids:
+            return None
+        passages = reader.passages(ids)
+        views = {i: self._result(passages[i], Candidate(i), []) for i in ids}
+        return {"passage": views[chunk_id], "neighbours": [views[i] for i in ids if i != chunk_id]}
