@@ -114,22 +114,27 @@ def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     begin = start
     for index in range(start, end):
         char = text[index]
+        closes_quoted_sentence = False
         if char in OPENING:
             closers.append(OPENING[char])
         elif closers and char == closers[-1]:
             closers.pop()
-        elif char in ("”", "’") and not closers:
-            pass
-        if char == "\n" or (char in SENTENCE_END and not closers):
-            stop = index + 1 if char != "\n" else index
-            # a closing quote right after the full stop belongs to the sentence
-            while stop < end and text[stop] in "”’」』" and char != "\n":
+            # “……。” ends a sentence at its closing quote
+            closes_quoted_sentence = char in "”’」』" and not closers and index > start and text[index - 1] in SENTENCE_END
+        if char == "\n":
+            if text[begin:index].strip():
+                spans.append(_trim(text, begin, index))
+            begin = index + 1
+            closers.clear()
+        elif closes_quoted_sentence or (char in SENTENCE_END and not closers):
+            stop = index + 1
+            while stop < end and text[stop] in "”’」』" and not closes_quoted_sentence:
                 stop += 1
+            if stop > index + 1:  # quotes closed right after the stop belong to this sentence
+                closers.clear()
             if text[begin:stop].strip():
                 spans.append(_trim(text, begin, stop))
-            begin = stop if char != "\n" else index + 1
-            if char == "\n":
-                closers.clear()
+            begin = stop
     if text[begin:end].strip():
         spans.append(_trim(text, begin, end))
     return spans

@@ -117,7 +117,7 @@ def extract_metadata(text: str) -> dict:
     if number := DOC_NUMBER.search(head):
         meta["doc_number"] = re.sub(r"\s+", "", number.group(0))
     if proposal := PROPOSAL_NUMBER.search("\n".join(lines[:3])):
-        meta["proposal_number"] = proposal.group(0)
+        meta["proposal_number"] = re.sub(r"^(?:关于|对)", "", proposal.group(0))
     if category := _ANSWER_CATEGORY.search(text):
         meta["answer_category"] = category.group(1)
     return {key: value for key, value in meta.items() if value not in (None, "")}

@@ -255,6 +255,11 @@ class IndexReader:
     def documents_by_key(self) -> dict[str, tuple[int, str]]:
         return {r["key"]: (r["doc_id"], r["fingerprint"]) for r in self.connection().execute("SELECT doc_id, key, fingerprint FROM documents")}
 
+    def all_documents(self) -> list[dict]:
+        """Every document with its canonical text (for evaluation and baselines)."""
+        rows = self.connection().execute("SELECT * FROM documents ORDER BY doc_id").fetchall()
+        return [_document_dict(row) for row in rows]
+
     def max_chunk_id(self) -> int:
         return self.connection().execute("SELECT coalesce(max(chunk_id), 0) FROM chunks").fetchone()[0]
 
@@ -350,6 +355,7 @@ class IndexReader:
             "model": self.manifest.model,
             "dimension": self.manifest.dimension,
             "built_at": self.manifest.built_at,
+            "corpus_fingerprint": self.manifest.corpus_fingerprint,
             "faiss": self.manifest.faiss,
             "format_version": self.manifest.format_version,
         }

@@ -124,6 +124,42 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
+@app.command("eval")
+def evaluate_command(
+    query_files: list[Path] = typer.Argument(..., help="Query sets (JSON Lines, or the InformationRetrievalEvaluator JSON shape)."),
+    index_dir: Path = IndexOption,
+    modes: str = typer.Option(",".join(["hybrid", "dense", "lexical", "baseline-bm25", "baseline-naive-dense"]), "--modes",
+                              help="Comma-separated: hybrid, dense, lexical, baseline-bm25, baseline-naive-dense."),
+    ks: str = typer.Option("1,5,10", "--k", help="Cut-offs for Recall@k."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the runs as JSON here."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write results.json, report.md and recall.png here."),
+    url: Optional[str] = typer.Option(None, "--url", help="Evaluate a running service over HTTP instead of the local index."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="POLICY_SEARCH_API_KEY"),
+) -> None:
+    """Recall@k, MRR@10, nDCG@10 and latency for each query set, mode and kind."""
+    from eval.run import ALL_MODES, HttpBackend, LocalBackend, evaluate, markdown_tables, write_report
+    from indexer.store import IndexStoreError
+
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in ALL_MODES]
+    if unknown:
+        _fail(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(ALL_MODES)}", 2)
+    cutoffs = sorted({int(k) for k in ks.split(",")})
+    try:
+        backend = HttpBackend(url, api_key) if url else LocalBackend(index_dir)
+    except IndexStoreError as exc:
+        _fail(str(exc))
+    result = evaluate(query_files, backend, chosen, cutoffs, progress=sys.stderr.isatty())
+    typer.echo(markdown_tables(result, cutoffs))
+    for error in result.errors:
+        typer.echo(f"data error: {error}", err=True)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"runs": result.runs}, ensure_ascii=False, indent=2))
+    if report:
+        write_report(result, cutoffs, report)
+
+
 @model_app.command("info")
 def model_info(model: Optional[str] = ModelOption, as_json: bool = typer.Option(False, "--json")) -> None:
     """Show the resolved model: directory, dimension, token limit and prompts."""

@@ -98,6 +98,12 @@ def create_app(index_dir: Path, searcher: Searcher | None = None, api_keys: ApiK
         return searcher.search(SearchRequest(body.q, body.k, body.mode, body.doc_type, body.year_from, body.year_to,
                                              body.issuer, body.commitments_only, body.sort, body.per_doc))
 
+    @app.get("/documents", tags=["documents"])
+    def documents() -> list[dict]:
+        """所有文档的编号与标题 / every document's id, source file and title."""
+        return [{"doc_id": d["doc_id"], "source": d["source"], "title": d["title"], "doc_type": d["doc_type"], "year": d["year"]}
+                for d in searcher.reader.all_documents()]
+
     @app.get("/documents/{doc_id}", response_model=DocumentView, tags=["documents"])
     def document(doc_id: int) -> dict:
         found = searcher.document(doc_id)

@@ -1,0 +1,55 @@
+"""Shared fixtures: the real bundled model and real indexes built once per test session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+REPLIES = CORPUS / "replies"
+FORMATS = Path(__file__).parent / "fixtures" / "formats"
+SEED = REPLIES / "000_dcdf98dc2feff78d.txt"
+
+
+@pytest.fixture(scope="session")
+def spec():
+    from indexer.models import resolve_spec
+
+    return resolve_spec("bundled:multilingual-e5-small")
+
+
+@pytest.fixture(scope="session")
+def encoder(spec):
+    from indexer.encoder import Encoder
+
+    return Encoder(spec, progress=False)
+
+
+@pytest.fixture(scope="session")
+def replies_index(tmp_path_factory, spec, encoder) -> Path:
+    """The bundled reply letters and notices (seed letter included), indexed with the real model."""
+    from indexer.build import build_index
+
+    index_dir = tmp_path_factory.mktemp("replies-index")
+    build_index([REPLIES], index_dir, spec, lambda: encoder, progress=False)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def searcher(replies_index, encoder):
+    from search_api.retrieval import Searcher
+
+    return Searcher(replies_index, encoder)
+
+
+@pytest.fixture()
+def small_corpus(tmp_path) -> Path:
+    """A writable folder with three reply letters, for tests that change files."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in ("000_dcdf98dc2feff78d.txt", "reply-2022-0017-elderly-meal.txt", "reply-2024-0031-elevator-retrofit.txt"):
+        shutil.copy(REPLIES / name, folder / name)
+    return folder

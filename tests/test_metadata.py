@@ -1,0 +1,55 @@
+"""Metadata read from the letters and notices, checked against the corpus manifest."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from indexer.metadata import chinese_number, extract_metadata, find_dates, proposal_key
+from indexer.sources import read_file
+from tests.conftest import REPLIES, SEED
+
+ROWS = [row for row in csv.DictReader(open(REPLIES / "MANIFEST.tsv", encoding="utf-8"), delimiter="\t")
+        if row["file"] != SEED.name]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r["file"] for r in ROWS])
+def test_metadata_equals_manifest(row):
+    meta = extract_metadata(read_file(REPLIES / row["file"])[0].text)
+    assert meta["title"] == row["title"]
+    assert meta["doc_type"] == row["doc_type"]
+    assert meta["year"] == int(row["year"])
+    assert meta["issuer"] == row["issuing_body"]
+    if row["doc_type"] == "reply":
+        # the manifest words numbers inconsistently (十八届人大 / 第三届人民代表大会); compare what identifies them
+        assert proposal_key(meta["proposal_number"]) == proposal_key(row["proposal_or_doc_number"])
+    else:
+        assert meta["doc_number"] == row["proposal_or_doc_number"]
+
+
+def test_seed_letter_metadata():
+    meta = extract_metadata(SEED.read_text(encoding="utf-8"))
+    assert meta["title"] == "关于大力发展高端科技应用促进经济社会发展的提案的答复"
+    assert meta["doc_type"] == "reply"
+    # the letter carries no signature, date or number: wrong would be worse than missing
+    assert "issuer" not in meta and "date" not in meta and "proposal_number" not in meta
+
+
+def test_letter_fields():
+    meta = extract_metadata(read_file(REPLIES / "reply-2023-0411-childcare.txt")[0].text)
+    assert meta["date"] == "2023-06-26"
+    assert meta["answer_category"] == "A"
+    assert meta["doc_number"] == "渝卫函〔2023〕219号"
+    assert meta["proposal_number"] == "市政协六届一次会议第0411号提案"
+
+
+def test_dates_in_chinese_numerals():
+    assert find_dates("二〇二三年五月六日印发")[0][1] == "2023-05-06"
+    assert find_dates("二〇二三年五月")[0][1] == "2023-05"
+    assert find_dates("2023年5月6日")[0][1] == "2023-05-06"
+    assert chinese_number("十四") == 14 and chinese_number("二十三") == 23
+
+
+def test_proposal_keys_agree_across_wordings():
+    assert proposal_key("河西区第十八届人民代表大会第一次会议第17号建议") == proposal_key("河西区十八届人大一次会议第17号建议") == (18, 1, 17, "建议")
