@@ -23,7 +23,7 @@ from indexer.lexical import fts_text
 from indexer.metadata import document_metadata
 from indexer.models import ModelSpec
 from indexer.sources import Document, SourceError, discover, load_manifest, read_file
-from indexer.store import FORMAT_VERSION, GenerationWriter, IndexReader, IndexStoreError, Manifest, faiss_description, live_generation, writer_lock
+from indexer.store import FORMAT_VERSION, GenerationWriter, IndexReader, IndexStoreError, Manifest, faiss_description, live_generation, remove_abandoned, writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,8 @@ def build_index(
     summary = Summary()
     settings = settings or ChunkerSettings()
     with writer_lock(index_dir):
+        for name in remove_abandoned(index_dir):
+            log.info("removed unfinished generation", extra={"generation": name})
         old = _open_previous(index_dir, spec, rebuild)
         clock = time.perf_counter()
         documents = read_sources(paths, summary, progress)

@@ -103,6 +103,17 @@ def writer_lock(index_dir: Path):
         yield
 
 
+def remove_abandoned(index_dir: Path) -> list[str]:
+    """Delete generations that a killed build left unfinished (newer than the live one). Hold the lock."""
+    live = live_generation(index_dir)
+    removed = []
+    for path in index_dir.glob("gen-*"):
+        if path.is_dir() and (live is None or path.name > live.name) and not (path / "manifest.json").is_file():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
 def build_faiss(ids: np.ndarray, vectors: np.ndarray, dimension: int):
     """Exact inner product up to EXACT_SEARCH_LIMIT passages, an HNSW graph above it."""
     import faiss

@@ -1,0 +1,148 @@
+"""The HTTP service over the bundled reply corpus, with the real model, FAISS and SQLite."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+
+from search_api.app import create_app
+from search_api.auth import ApiKeys
+
+
+@pytest.fixture(scope="module")
+def client(replies_index, searcher):
+    return TestClient(create_app(replies_index, searcher=searcher, api_keys=ApiKeys([])))
+
+
+def _document(client, doc_id):
+    return client.get(f"/documents/{doc_id}").json()
+
+
+def test_seed_passage_is_top_hybrid_result(client):
+    body = client.get("/search", params={"q": "天津有多少家企业在香港上市"}).json()
+    assert body["mode"] == "hybrid" and body["took_ms"] > 0
+    top = body["results"][0]
+    assert "在港上市企业共20" in top["text"]
+    assert top["source"] == "000_dcdf98dc2feff78d.txt"
+    assert top["section"] == "四、在金融领域"
+    assert top["citation"].startswith("《关于大力发展高端科技应用促进经济社会发展的提案的答复》（天津市人民政府")
+    assert "<mark>" in top["highlight"] and set(top["ranks"]) == {"dense", "lexical"}
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_every_text_is_the_document_slice(client, mode):
+    body = client.get("/search", params={"q": "加装电梯补贴", "k": 20, "mode": mode}).json()
+    assert len(body["results"]) >= 10
+    documents = {}
+    for hit in body["results"]:
+        doc = documents.setdefault(hit["doc_id"], _document(client, hit["doc_id"]))
+        assert doc["text"][hit["start"] : hit["end"]] == hit["text"]
+        assert any(p["chunk_id"] == hit["chunk_id"] for p in doc["passages"])
+
+
+def test_post_matches_get(client):
+    query = {"q": "津民规〔2022〕3号 照料护理补贴标准", "k": 5}
+    got = client.get("/search", params=query).json()["results"]
+    posted = client.post("/search", json=query).json()["results"]
+    assert [r["chunk_id"] for r in got] == [r["chunk_id"] for r in posted]
+    assert got[0]["doc_number"] == "津民规〔2022〕3号" or "津民规〔2022〕3号" in got[0]["text"]
+
+
+def test_filters(client):
+    q = "养老服务补贴"
+    policy = client.get("/search", params={"q": q, "doc_type": "policy"}).json()["results"]
+    assert policy and all(r["doc_type"] == "policy" for r in policy)
+    years = client.get("/search", params={"q": q, "year_from": 2021, "year_to": 2022}).json()["results"]
+    assert years and all(2021 <= r["year"] <= 2022 for r in years)
+    issuer = client.get("/search", params={"q": q, "issuer": "民政局"}).json()["results"]
+    assert issuer and all("民政局" in r["issuer"] for r in issuer)
+    promises = client.get("/search", params={"q": q, "commitments_only": True}).json()["results"]
+    assert promises and all(r["is_commitment"] for r in promises)
+    capped = client.get("/search", params={"q": q, "k": 10, "per_doc": 1}).json()["results"]
+    assert len({r["doc_id"] for r in capped}) == len(capped)
+    nothing = client.get("/search", params={"q": q, "year_from": 1990, "year_to": 1991}).json()
+    assert nothing["results"] == [] and "filters" in nothing["reason"]
+
+
+def test_sort_by_date_is_newest_first(client):
+    results = client.get("/search", params={"q": "居家养老服务补贴", "sort": "date", "doc_type": "reply"}).json()["results"]
+    dates = [r["date"] for r in results]
+    assert len(set(dates)) > 2 and dates == sorted(dates, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"q": "   "}, "不能为空"),
+        ({"q": "长" * 513}, "512"),
+        ({"q": "养老", "k": 0}, "1 到 100"),
+        ({"q": "养老", "k": 101}, "1 到 100"),
+        ({"q": "养老", "mode": "fuzzy"}, "检索模式"),
+        ({"q": "养老", "doc_type": "memo"}, "文档类型"),
+        ({"q": "养老", "sort": "oldest"}, "排序"),
+        ({"q": "养老", "k": "ten"}, "请求参数无效"),
+        ({}, "请求参数无效"),
+    ],
+)
+def test_bad_requests_get_bilingual_4xx(client, params, fragment, replies_index):
+    response = client.get("/search", params=params)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert fragment in detail["zh"] and detail["en"] and detail["message"] == f"{detail['zh']} / {detail['en']}"
+    assert "Traceback" not in response.text and str(replies_index) not in response.text
+
+
+def test_unknown_ids_are_404(client):
+    assert client.get("/documents/99999").status_code == 404
+    assert client.get("/passages/99999").json()["detail"]["en"] == "no such passage"
+
+
+def test_passage_with_neighbours(client):
+    hit = client.get("/search", params={"q": "下一步 科技信贷服务体系", "k": 1}).json()["results"][0]
+    view = client.get(f"/passages/{hit['chunk_id']}", params={"width": 1}).json()
+    assert view["passage"]["chunk_id"] == hit["chunk_id"]
+    assert view["neighbours"] and all(n["doc_id"] == hit["doc_id"] for n in view["neighbours"])
+
+
+def test_stats_health_page_and_openapi(client):
+    stats = client.get("/stats").json()
+    assert stats["documents"] == 41 and stats["chunks"] > 300 and stats["model"]["name"] == "bundled:multilingual-e5-small"
+    assert client.get("/healthz").json() == {"status": "ok"}
+    page = client.get("/")
+    assert page.status_code == 200 and "政策文件" in page.text
+    schema = client.get("/openapi.json").json()
+    assert "天津有多少家企业在香港上市" in str(schema["paths"]["/search"])
+
+
+def test_api_keys(replies_index, searcher):
+    keyed = TestClient(create_app(replies_index, searcher=searcher, api_keys=ApiKeys(["s3cret", "other"])))
+    assert keyed.get("/search", params={"q": "养老"}).status_code == 401
+    assert keyed.get("/search", params={"q": "养老"}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert keyed.get("/stats").status_code == 401 and keyed.get("/documents/1").status_code == 401
+    assert keyed.get("/search", params={"q": "养老"}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert keyed.get("/healthz").status_code == 200
+    assert keyed.get("/").status_code == 200 and keyed.get("/static/app.js").status_code == 200
+    body = keyed.get("/stats").json()["detail"]
+    assert body["zh"] and body["en"] == "missing or invalid API key"
+
+
+def test_api_keys_from_file(tmp_path, monkeypatch):
+    key_file = tmp_path / "keys"
+    key_file.write_text("# staff\nalpha\nbeta\n")
+    monkeypatch.setenv("POLICY_SEARCH_API_KEYS_FILE", str(key_file))
+    monkeypatch.setenv("POLICY_SEARCH_API_KEYS", "gamma")
+    keys = ApiKeys.from_environment()
+    assert keys.allows("Bearer beta") and keys.allows("Bearer gamma") and not keys.allows("Bearer # staff")
+    assert not keys.allows(None) and not keys.allows("Basic alpha")
+
+
+def test_concurrent_searches_and_health(client):
+    queries = ["居家养老服务补贴", "加装电梯", "充电桩建设", "异地就医结算", "托育服务", "垃圾分类", "技工院校", "文物保护"]
+    with ThreadPoolExecutor(8) as pool:
+        searches = [pool.submit(client.get, "/search", params={"q": q}) for q in queries * 2]
+        health = client.get("/healthz")
+        assert health.status_code == 200
+        assert all(f.result().status_code == 200 for f in searches)

@@ -1,0 +1,104 @@
+"""The search page in a real headless Chromium: search, copy a citation, open the document view."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from search_api.app import create_app
+from search_api.auth import ApiKeys
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
+
+
+@pytest.fixture(scope="module")
+def server_url(replies_index, searcher):
+    app = create_app(replies_index, searcher=searcher, api_keys=ApiKeys([]))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(url + "/healthz")
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.mark.parametrize("width, height", [(1280, 900), (390, 844)])
+def test_search_copy_and_document_view(browser, server_url, tmp_path, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server_url)
+    page = context.new_page()
+    page.goto(server_url + "/")
+    page.fill("#q", "天津有多少家企业在香港上市")
+    page.click("#go")
+    first = page.locator("#results .result").first
+    first.wait_for(timeout=30_000)
+    assert "在港上市企业共20" in first.locator(".passage").inner_text()
+    assert first.locator(".passage mark").count() > 0
+    citation = first.locator(".citation").inner_text()
+    assert citation.startswith("《关于大力发展高端科技应用促进经济社会发展的提案的答复》")
+
+    first.locator(".copy-citation").click()
+    page.wait_for_function("document.querySelector('#results .copy-citation').textContent === '已复制'")
+    assert page.evaluate("navigator.clipboard.readText()") == citation
+
+    page.screenshot(path=str(tmp_path / f"results-{width}.png"), full_page=False)
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width + 1  # nothing overflows sideways, also at phone width
+
+    first.locator(".open-doc").click()
+    target = page.locator("#doc-text mark.target")
+    target.wait_for(timeout=10_000)
+    assert "在港上市企业共20" in target.inner_text()
+    assert page.locator("#doc-title").inner_text() == "关于大力发展高端科技应用促进经济社会发展的提案的答复"
+    page.screenshot(path=str(tmp_path / f"document-{width}.png"))
+    shots = Path("/tmp/policy-search-screenshots")
+    shots.mkdir(exist_ok=True)
+    for shot in tmp_path.glob("*.png"):
+        shutil.copy(shot, shots / shot.name)
+    context.close()
+
+
+def test_page_shows_bilingual_error(browser, server_url):
+    page = browser.new_page()
+    page.goto(server_url + "/")
+    page.evaluate("document.getElementById('q').removeAttribute('required')")
+    page.fill("#q", "养老")
+    page.select_option("#mode", "dense")
+    page.fill("#year_from", "2030")
+    page.fill("#year_to", "2020")
+    page.click("#go")
+    page.wait_for_function("document.getElementById('status').textContent.includes('year_from')")
+    assert "起始年份" in page.locator("#status").inner_text()
+    page.close()

@@ -1,0 +1,147 @@
+"""Incremental, crash-safe indexing with the real model, FAISS and SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from indexer.build import build_index
+from indexer.store import CURRENT, IndexReader, IndexStoreError, live_generation, writer_lock
+from tests.conftest import FORMATS, ROOT
+
+
+class CountingEncoder:
+    """The real encoder, counting how many passages each run asks it to embed."""
+
+    def __init__(self, encoder) -> None:
+        self.encoder = encoder
+        self.embedded = 0
+
+    def __getattr__(self, name):
+        return getattr(self.encoder, name)
+
+    def encode_passages(self, texts, **kwargs):
+        self.embedded += len(texts)
+        return self.encoder.encode_passages(texts, **kwargs)
+
+
+def _run(paths, index_dir, spec, encoder, **kwargs):
+    counting = CountingEncoder(encoder)
+    summary = build_index(paths, index_dir, spec, lambda: counting, progress=False, **kwargs)
+    return summary, counting.embedded
+
+
+def test_incremental_runs(tmp_path, small_corpus, spec, encoder):
+    index_dir = tmp_path / "index"
+    first, embedded = _run([small_corpus], index_dir, spec, encoder)
+    assert (first.added, first.updated, first.removed) == (3, 0, 0)
+    assert embedded == first.chunks > 0
+
+    again, embedded = _run([small_corpus], index_dir, spec, encoder)
+    assert (again.added, again.updated, again.unchanged, embedded) == (0, 0, 3, 0)
+
+    changed = small_corpus / "reply-2022-0017-elderly-meal.txt"
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n五是新增一条工作安排。", encoding="utf-8")
+    before = IndexReader.open(index_dir)
+    doc_id = next(d["doc_id"] for d in before.all_documents() if d["source"] == changed.name)
+    chunks_of_changed = len(chunk_ids := before.document_passages(doc_id))
+    update, embedded = _run([small_corpus], index_dir, spec, encoder)
+    assert (update.added, update.updated, update.unchanged) == (0, 1, 2)
+    assert embedded == update.chunks - (first.chunks - chunks_of_changed)
+    after = IndexReader.open(index_dir)
+    untouched = [d for d in after.all_documents() if d["source"] != changed.name]
+    assert all(d["doc_id"] in {x["doc_id"] for x in before.all_documents()} for d in untouched)
+    assert not set(chunk_ids) & set(after.passages(chunk_ids))  # the old passages are gone
+
+    (small_corpus / "reply-2024-0031-elevator-retrofit.txt").unlink()
+    removal, embedded = _run([small_corpus], index_dir, spec, encoder)
+    assert (removal.removed, removal.unchanged, embedded) == (1, 2, 0)
+    assert len(IndexReader.open(index_dir).all_documents()) == 2
+
+    forced, embedded = _run([small_corpus], index_dir, spec, encoder, rebuild=True)
+    assert forced.added == 2 and embedded == forced.chunks
+
+
+def test_index_contents_and_pdf_docx(tmp_path, spec, encoder):
+    index_dir = tmp_path / "index"
+    summary, _ = _run([FORMATS], index_dir, spec, encoder)
+    reasons = {Path(s["path"]).name: s["reason"] for s in summary.skipped}
+    assert set(reasons) == {"scanned-no-text-layer.pdf", "encrypted-password-secret.pdf", "truncated-corrupt.pdf"}
+    assert "no text layer" in reasons["scanned-no-text-layer.pdf"]
+    reader = IndexReader.open(index_dir)
+    assert reader.faiss.ntotal == reader.stats()["chunks"] == summary.chunks
+    docs = {d["source"]: d for d in reader.all_documents()}
+    pdf = docs["reply-2024-0108-elderly-care.pdf"]
+    passages = reader.passages(reader.document_passages(pdf["doc_id"]))
+    assert {p["page"] for p in passages.values()} >= {1, 2}
+    for passage in passages.values():
+        assert passage["text"] == pdf["text"][passage["start"] : passage["end"]]
+    docx = docs["reply-2024-0108-elderly-care.docx"]
+    sections = {p["section"] for p in reader.passages(reader.document_passages(docx["doc_id"])).values()}
+    assert any(s.startswith("一、") for s in sections)
+    assert docx["title"] == "关于市政协十五届二次会议第0108号提案的答复"
+
+
+def test_another_model_is_refused(tmp_path, small_corpus, spec, encoder):
+    from indexer.models import resolve_spec
+
+    index_dir = tmp_path / "index"
+    _run([small_corpus], index_dir, spec, encoder)
+    other = resolve_spec("BAAI/bge-small-zh-v1.5")
+    with pytest.raises(IndexStoreError, match="bge-small-zh-v1.5.*--rebuild|--rebuild"):
+        build_index([small_corpus], index_dir, other, lambda: encoder, progress=False)
+    with pytest.raises(IndexStoreError, match="bundled:multilingual-e5-small"):
+        IndexReader.open(index_dir).check_model(other.name)
+
+
+def test_second_writer_is_refused(tmp_path):
+    with writer_lock(tmp_path):
+        with pytest.raises(IndexStoreError, match="another process"):
+            with writer_lock(tmp_path):
+                pass
+
+
+def test_killed_build_leaves_old_index(tmp_path, small_corpus, spec, encoder):
+    """Kill a real `policy-search index` run while it embeds: the old index still answers."""
+    index_dir = tmp_path / "index"
+    _run([small_corpus], index_dir, spec, encoder)
+    live_before = (index_dir / CURRENT).read_text()
+    big = tmp_path / "big"
+    shutil.copytree(ROOT / "corpus" / "replies", big)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "policy_search.cli", "index", str(big), str(small_corpus),
+                                "--index", str(index_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 240
+    while time.time() < deadline and not [p for p in index_dir.glob("gen-*") if p.name != live_before]:
+        time.sleep(0.2)
+    time.sleep(3)  # well into embedding 440 passages
+    assert process.poll() is None, process.stdout.read().decode()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (index_dir / CURRENT).read_text() == live_before
+    from search_api.retrieval import Searcher, SearchRequest
+
+    response = Searcher(index_dir, encoder).search(SearchRequest("天津在港上市企业有多少家", k=3))
+    assert response["results"] and "20" in response["results"][0]["text"]
+    # the next run cleans up and completes
+    summary, _ = _run([small_corpus], index_dir, spec, encoder)
+    assert summary.unchanged == 3 and live_generation(index_dir).name == live_before
+    assert [p.name for p in index_dir.glob("gen-*")] == [live_before]
+
+
+def test_cli_json_summary(tmp_path, small_corpus):
+    (small_corpus / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+    result = subprocess.run([sys.executable, "-m", "policy_search.cli", "index", str(small_corpus), "--index", str(tmp_path / "ix"), "--json"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["added"] == 3 and summary["chunks"] > 0 and summary["seconds"] > 0
+    assert summary["skipped"][0]["path"].endswith("broken.pdf") and summary["skipped"][0]["reason"]
