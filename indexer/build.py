@@ -173,7 +173,8 @@ def _write_generation(index_dir, old, keep, pending, spec, settings, encoder_fac
         for doc_id in keep:
             summary.chunks += writer.copy_document(old, doc_id)
         encoder = encoder_factory() if pending else None
-        dimension = encoder.dimension if encoder else (old.manifest.dimension if old else 0)
+        dimension = encoder.dimension if encoder else old.manifest.dimension
+        backend = encoder.backend if encoder else old.manifest.backend
         settings = ChunkerSettings(settings.target_chars, encoder.max_tokens if encoder else settings.max_tokens,
                                    settings.overlap_sentences)
         summary.timings["write"] += time.perf_counter() - clock
@@ -209,6 +210,7 @@ def _write_generation(index_dir, old, keep, pending, spec, settings, encoder_fac
         writer.commit(Manifest(
             format_version=FORMAT_VERSION,
             model=spec.to_dict(),
+            backend=backend,
             dimension=dimension,
             chunker=settings.to_dict(),
             corpus_fingerprint=_corpus_fingerprint(writer),

@@ -74,7 +74,7 @@ class _Sentence:
 class ChunkerSettings:
     """How passages are sized: target characters, and the token limit the model allows."""
 
-    target_chars: int = 300
+    target_chars: int = 200
     max_tokens: int = 512
     overlap_sentences: int = 1
 

@@ -12,6 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
+from indexer.backends import choose_backend, exported_model
 from indexer.models import ModelSpec, model_location
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def _limit_threads() -> None:
 class Encoder:
     """Embeds passages and queries with one model and its prompts; vectors are L2-normalized."""
 
-    def __init__(self, spec: ModelSpec, progress: bool = True) -> None:
+    def __init__(self, spec: ModelSpec, backend: str | None = None, progress: bool = True) -> None:
         from sentence_transformers import SentenceTransformer
 
         _limit_threads()
@@ -38,9 +39,12 @@ class Encoder:
 
             transformers_logging.disable_progress_bar()
         self.spec = spec
-        self.location = model_location(spec, progress=progress)
-        self.model = SentenceTransformer(self.location, device="cpu", local_files_only=os.path.isdir(self.location))
-        self.model.eval()
+        choice = choose_backend(backend)
+        self.backend, self.backend_reason = choice.name, choice.reason
+        log.info("encoder backend", extra={"backend": self.backend, "reason": self.backend_reason})
+        self.location = exported_model(model_location(spec, progress=progress), self.backend, progress=progress)
+        self.model = SentenceTransformer(self.location, device="cpu", backend=self.backend,
+                                         local_files_only=os.path.isdir(self.location))
 
     @cached_property
     def dimension(self) -> int:

@@ -61,6 +61,7 @@ class IndexStoreError(RuntimeError):
 class Manifest:
     format_version: int
     model: dict
+    backend: str
     dimension: int
     chunker: dict
     corpus_fingerprint: str
@@ -364,6 +365,7 @@ class IndexReader:
             "documents": db.execute("SELECT count(*) FROM documents").fetchone()[0],
             "chunks": db.execute("SELECT count(*) FROM chunks").fetchone()[0],
             "model": self.manifest.model,
+            "backend": self.manifest.backend,
             "dimension": self.manifest.dimension,
             "built_at": self.manifest.built_at,
             "corpus_fingerprint": self.manifest.corpus_fingerprint,

@@ -19,6 +19,7 @@ app.add_typer(model_app, name="model")
 DEFAULT_INDEX = Path(os.environ.get("POLICY_SEARCH_INDEX", "data/index"))
 IndexOption = typer.Option(DEFAULT_INDEX, "--index", help="Index directory (env POLICY_SEARCH_INDEX).")
 ModelOption = typer.Option(None, "--model", help="Model spec: bundled:multilingual-e5-small (default), a local directory or a hub id (env POLICY_SEARCH_MODEL).")
+BackendOption = typer.Option(None, "--backend", help="auto (default), torch, openvino or onnx (env POLICY_SEARCH_BACKEND).")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -36,14 +37,16 @@ def index(
     paths: list[Path] = typer.Argument(..., help="Files and folders to index (.txt .md .docx .pdf .jsonl)."),
     index_dir: Path = IndexOption,
     model: Optional[str] = ModelOption,
+    backend: Optional[str] = BackendOption,
     rebuild: bool = typer.Option(False, "--rebuild", help="Re-embed everything, ignoring the existing index."),
-    target_chars: int = typer.Option(300, "--target-chars", help="Target passage size in characters."),
+    target_chars: int = typer.Option(200, "--target-chars", help="Target passage size in characters."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Build or update an index; unchanged documents are not embedded again."""
     from indexer.build import build_index
     from indexer.chunking import ChunkerSettings
     from indexer.e5s1 import BundledModelError
+    from indexer.backends import choose_backend
     from indexer.encoder import Encoder
     from indexer.models import resolve_spec
     from indexer.sources import SourceError
@@ -51,10 +54,14 @@ def index(
 
     spec = resolve_spec(model)
     progress = sys.stderr.isatty() and not as_json
-    if not as_json:
-        typer.echo(f"Indexing with {spec.name} into {index_dir}", err=True)
     try:
-        summary = build_index(paths, index_dir, spec, lambda: Encoder(spec, progress=progress),
+        choice = choose_backend(backend)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    if not as_json:
+        typer.echo(f"Indexing with {spec.name} on {choice.name} ({choice.reason}) into {index_dir}", err=True)
+    try:
+        summary = build_index(paths, index_dir, spec, lambda: Encoder(spec, choice.name, progress=progress),
                               ChunkerSettings(target_chars=target_chars), rebuild=rebuild, progress=progress)
     except (SourceError, IndexStoreError, BundledModelError) as exc:
         _fail(str(exc))
@@ -161,7 +168,8 @@ def evaluate_command(
 
 
 @model_app.command("info")
-def model_info(model: Optional[str] = ModelOption, as_json: bool = typer.Option(False, "--json")) -> None:
+def model_info(model: Optional[str] = ModelOption, backend: Optional[str] = BackendOption,
+               as_json: bool = typer.Option(False, "--json")) -> None:
     """Show the resolved model: directory, dimension, token limit and prompts."""
     from indexer.e5s1 import BundledModelError
     from indexer.encoder import Encoder
@@ -169,10 +177,11 @@ def model_info(model: Optional[str] = ModelOption, as_json: bool = typer.Option(
 
     spec = resolve_spec(model)
     try:
-        encoder = Encoder(spec, progress=sys.stderr.isatty())
+        encoder = Encoder(spec, backend, progress=sys.stderr.isatty())
     except BundledModelError as exc:
         _fail(str(exc), 3)
-    info = {"spec": spec.name, "directory": encoder.location, "dimension": encoder.dimension,
+    info = {"spec": spec.name, "backend": encoder.backend, "backend_reason": encoder.backend_reason,
+            "directory": encoder.location, "dimension": encoder.dimension,
             "max_tokens": encoder.max_tokens, "prompts": spec.to_dict()["prompts"]}
     if as_json:
         typer.echo(json.dumps(info, ensure_ascii=False, indent=2))
@@ -182,13 +191,15 @@ def model_info(model: Optional[str] = ModelOption, as_json: bool = typer.Option(
 
 
 @model_app.command("prepare")
-def model_prepare(model: Optional[str] = ModelOption) -> None:
-    """Convert the bundled model into the cache now (later runs reuse it)."""
+def model_prepare(model: Optional[str] = ModelOption, backend: Optional[str] = BackendOption) -> None:
+    """Convert the bundled model (and export it for the backend) into the cache now; later runs reuse it."""
+    from indexer.backends import choose_backend, exported_model
     from indexer.e5s1 import BundledModelError
     from indexer.models import model_location, resolve_spec
 
     try:
-        typer.echo(model_location(resolve_spec(model), progress=sys.stderr.isatty()))
+        progress = sys.stderr.isatty()
+        typer.echo(exported_model(model_location(resolve_spec(model), progress=progress), choose_backend(backend).name, progress))
     except BundledModelError as exc:
         _fail(str(exc), 3)
 

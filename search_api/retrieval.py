@@ -115,13 +115,14 @@ def identifiers(query: str) -> list[str]:
 class Searcher:
     """Answers search requests on the live index of ``index_dir``, following swaps as they happen."""
 
-    def __init__(self, index_dir: Path, encoder: Encoder | None = None) -> None:
+    def __init__(self, index_dir: Path, encoder: Encoder | None = None, backend: str | None = None) -> None:
         self.index_dir = Path(index_dir)
         self._swap_lock = threading.Lock()
         self._encode_lock = threading.Lock()  # fast tokenizers must not be shared between threads at once
         self._pointer = ""
         self._reader = self._load()
-        self.encoder = encoder or Encoder(self._spec(self._reader), progress=False)
+        # queries run on the backend that built the index, where installed (see indexer.backends)
+        self.encoder = encoder or Encoder(self._spec(self._reader), backend or self._reader.manifest.backend, progress=False)
         self._reader.check_model(self.encoder.spec.name)
         words("预热")  # load jieba's dictionary now rather than during the first request
 
@@ -160,18 +161,21 @@ class Searcher:
         started = time.perf_counter()
         reader = self.reader
         allowed = self._allowed(reader, request)
-        query_words: list[str] = []
+        match, query_words = fts_query(request.query)
         ranked: dict[str, list[tuple[int, float]]] = {}
         if request.mode in ("dense", "hybrid"):
-            ranked["dense"] = reader.dense(self.encode_query(request.query), CANDIDATES, allowed)
+            vector = self.encode_query(request.query)
+            ranked["dense"] = reader.dense(vector, CANDIDATES, allowed)
         if request.mode in ("lexical", "hybrid"):
-            ranked["lexical"], query_words = self._lexical(reader, request.query, allowed)
+            ranked["lexical"] = self._lexical(reader, request.query, match, allowed)
+        if request.mode == "hybrid":
+            ranked = self._score_union(reader, ranked, vector, match)
         fused = self._fuse(ranked)
         passages = reader.passages([c.chunk_id for c in fused])
         if request.mode == "hybrid":
             fused = self._apply_signals(request.query, fused, passages)
         results = self._select(fused, passages, request)
-        terms = [t for t in (query_words or words(request.query)) if len(t) > 1 or t.isdigit()]
+        terms = [t for t in query_words if len(t) > 1 or t.isdigit()]
         payload = [self._result(passages[c.chunk_id], c, terms) for c in results]
         response = {
             "query": request.query,
@@ -209,9 +213,8 @@ class Searcher:
         return reader.filter_chunks(" AND ".join(clauses), params) if clauses else None
 
     @staticmethod
-    def _lexical(reader: IndexReader, query: str, allowed: list[int] | None) -> tuple[list[tuple[int, float]], list[str]]:
+    def _lexical(reader: IndexReader, query: str, match: str, allowed: list[int] | None) -> list[tuple[int, float]]:
         """BM25 over jieba words, with passages that carry a named document number put first."""
-        match, terms = fts_query(query)
         scores = dict(reader.lexical(match, CANDIDATES, allowed))
         allowed_set = set(allowed) if allowed is not None else None
         for identifier in identifiers(query):
@@ -220,8 +223,24 @@ class Searcher:
             for chunk_id in hits:
                 if allowed_set is None or chunk_id in allowed_set:
                     scores[chunk_id] = scores.get(chunk_id, 0.0) + IDENTIFIER_BONUS * top
-        ranked = sorted(scores.items(), key=lambda item: -item[1])[:CANDIDATES]
-        return ranked, terms
+        return sorted(scores.items(), key=lambda item: -item[1])[:CANDIDATES]
+
+    @staticmethod
+    def _score_union(reader: IndexReader, ranked: dict, vector: np.ndarray, match: str) -> dict:
+        """Score every candidate in both modes, so a passage one mode missed is not blended as a zero.
+
+        The dense score of a lexical-only candidate is its exact cosine; the BM25 score of a
+        dense-only candidate comes from the same FTS statistics (0 when it shares no query word).
+        """
+        union = {chunk_id for hits in ranked.values() for chunk_id, _ in hits}
+        dense = dict(ranked["dense"])
+        missing = [i for i in union if i not in dense]
+        dense.update(reader.dense(vector, len(missing), missing) if missing else [])
+        lexical = dict(ranked["lexical"])
+        missing = [i for i in union if i not in lexical]
+        lexical.update({i: 0.0 for i in missing})
+        lexical.update(reader.lexical(match, len(missing), missing) if missing else [])
+        return {mode: sorted(scores.items(), key=lambda item: -item[1]) for mode, scores in (("dense", dense), ("lexical", lexical))}
 
     @staticmethod
     def _fuse(ranked: dict[str, list[tuple[int, float]]]) -> list[Candidate]:
@@ -231,7 +250,7 @@ class Searcher:
         for mode, hits in ranked.items():
             if not hits:
                 continue
-            high, low = hits[0][1], min(score for _, score in hits)
+            high, low = max(score for _, score in hits), min(score for _, score in hits)
             for rank, (chunk_id, score) in enumerate(hits, 1):
                 candidate = candidates.setdefault(chunk_id, Candidate(chunk_id))
                 candidate.ranks[mode] = {"rank": rank, "score": round(score, 4)}
