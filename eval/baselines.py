@@ -11,6 +11,7 @@ same span overlap. Baseline vectors are cached by corpus fingerprint, outside th
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,7 @@ class BM25Baseline:
     def __init__(self, documents: list[dict]) -> None:
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
         self.texts = {d["doc_id"]: d["text"] for d in documents}
         self.windows = windows(documents, 300, 50)
         corpus = [words(self.texts[w.doc_id][w.start : w.end]) for w in self.windows]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from functools import cached_property
 
 import numpy as np
+from tqdm import tqdm
 
 from indexer.backends import choose_backend, exported_model
 from indexer.models import ModelSpec, model_location
@@ -39,6 +41,9 @@ class Encoder:
 
             transformers_logging.disable_progress_bar()
         self.spec = spec
+        # Fast tokenizers ("Already borrowed") and OpenVINO infer requests ("busy") must not be
+        # entered by two threads at once; a query waits for the batch in progress.
+        self._lock = threading.Lock()
         choice = choose_backend(backend)
         self.backend, self.backend_reason = choice.name, choice.reason
         log.info("encoder backend", extra={"backend": self.backend, "reason": self.backend_reason})
@@ -58,23 +63,26 @@ class Encoder:
     def count_tokens(self, text: str, is_query: bool = False) -> int:
         """Tokens the model would see for ``text`` with its prompt, special tokens included."""
         prompt = self.spec.prompts.query if is_query else self.spec.prompts.passage
-        return len(self.model.tokenizer(prompt + text, add_special_tokens=True)["input_ids"])
+        with self._lock:
+            return len(self.model.tokenizer(prompt + text, add_special_tokens=True)["input_ids"])
 
     def encode_passages(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Vectors for passages, a few batches per lock so that queries in between are not starved."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            texts,
-            prompt=self.spec.prompts.passage,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            show_progress_bar=progress,
-            convert_to_numpy=True,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        step = batch_size * 4
+        parts = []
+        with tqdm(total=len(texts), desc="Embedding", unit="passage", disable=not progress) as bar:
+            for start in range(0, len(texts), step):
+                with self._lock:
+                    parts.append(self.model.encode(
+                        texts[start : start + step], prompt=self.spec.prompts.passage, batch_size=batch_size,
+                        normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True,
+                    ))
+                bar.update(len(parts[-1]))
+        return np.asarray(np.concatenate(parts), dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        vector = self.model.encode(
-            [text], prompt=self.spec.prompts.query, normalize_embeddings=True, convert_to_numpy=True
-        )
+        with self._lock:
+            vector = self.model.encode([text], prompt=self.spec.prompts.query, normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(vector[0], dtype=np.float32)

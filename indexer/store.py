@@ -182,10 +182,7 @@ class GenerationWriter:
 
         rows = self.db.execute("SELECT chunk_id, vector FROM chunks ORDER BY chunk_id").fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
-        vectors = (
-            np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), manifest.dimension)
-            if rows else np.zeros((0, manifest.dimension), dtype=np.float32)
-        )
+        vectors = _stack_vectors([r[1] for r in rows], manifest.dimension)
         self.db.commit()
         self.db.close()
         faiss.write_index(build_faiss(ids, vectors, manifest.dimension), str(self.path / "vectors.faiss"))
@@ -271,6 +268,11 @@ class IndexReader:
         """Every document with its canonical text (for evaluation and baselines)."""
         rows = self.connection().execute("SELECT * FROM documents ORDER BY doc_id").fetchall()
         return [_document_dict(row) for row in rows]
+
+    def all_vectors(self) -> np.ndarray:
+        """Every stored passage vector, in chunk id order."""
+        rows = self.connection().execute("SELECT vector FROM chunks ORDER BY chunk_id").fetchall()
+        return _stack_vectors([r[0] for r in rows], self.manifest.dimension)
 
     def max_chunk_id(self) -> int:
         return self.connection().execute("SELECT coalesce(max(chunk_id), 0) FROM chunks").fetchone()[0]
@@ -372,6 +374,11 @@ class IndexReader:
             "faiss": self.manifest.faiss,
             "format_version": self.manifest.format_version,
         }
+
+
+def _stack_vectors(blobs: list[bytes], dimension: int) -> np.ndarray:
+    """float32 BLOBs as one (n, dimension) matrix."""
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
 
 
 def _document_dict(row: sqlite3.Row) -> dict:

@@ -167,6 +167,32 @@ def evaluate_command(
         write_report(result, cutoffs, report)
 
 
+@app.command()
+def bench(
+    index_dir: Path = IndexOption,
+    only: str = typer.Option("encoders,indexing,queries,scale", "--only", help="Sections: encoders, indexing, queries, scale."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON here."),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write a Markdown report here."),
+    sizes: str = typer.Option("10000,100000,1000000", "--scale-sizes", help="Index sizes for the scale section."),
+    http_seconds: float = typer.Option(30.0, "--http-seconds", help="Duration of each HTTP load run."),
+) -> None:
+    """Speed and scale on this machine, with baselines measured in the same run."""
+    from eval.bench import SECTIONS, markdown, run_bench
+
+    chosen = [s.strip() for s in only.split(",") if s.strip()]
+    if unknown := [s for s in chosen if s not in SECTIONS]:
+        _fail(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}", 2)
+    results = run_bench(index_dir, chosen, [int(s) for s in sizes.split(",")], http_seconds)
+    report = markdown(results)
+    typer.echo(report)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(results, ensure_ascii=False, indent=2))
+    if markdown_out:
+        markdown_out.parent.mkdir(parents=True, exist_ok=True)
+        markdown_out.write_text(report)
+
+
 @model_app.command("info")
 def model_info(model: Optional[str] = ModelOption, backend: Optional[str] = BackendOption,
                as_json: bool = typer.Option(False, "--json")) -> None:

@@ -24,5 +24,5 @@ def configure(verbose: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
-    for noisy in ("pypdf", "sentence_transformers", "transformers", "httpx", "faiss", "bm25s", "jieba"):
+    for noisy in ("pypdf", "sentence_transformers", "transformers", "optimum", "nncf", "httpx", "faiss", "bm25s", "jieba"):
         logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.WARNING)

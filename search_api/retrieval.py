@@ -47,7 +47,7 @@ SHORT_NUMBER = re.compile(r"第\s*(\d{1,5})\s*号")
 # ask for the newest statement on a topic.
 QUERY_YEAR = re.compile(r"((?:19|20)\d{2})(?=\s*(?:年|到|至|—|-|－))")
 RECENCY_WORDS = re.compile(r"现在|目前|最新|最近|当前|如今|眼下|近期|截至目前")
-SIGNAL_WEIGHTS = {"year": 0.1, "recency": 0.1}
+SIGNAL_WEIGHTS = {"year": 0.1, "recency": 0.3}
 SIGNAL_DEPTH = 30  # how many fused candidates the signals reorder
 
 
@@ -118,7 +118,6 @@ class Searcher:
     def __init__(self, index_dir: Path, encoder: Encoder | None = None, backend: str | None = None) -> None:
         self.index_dir = Path(index_dir)
         self._swap_lock = threading.Lock()
-        self._encode_lock = threading.Lock()  # fast tokenizers must not be shared between threads at once
         self._pointer = ""
         self._reader = self._load()
         # queries run on the backend that built the index, where installed (see indexer.backends)
@@ -151,10 +150,6 @@ class Searcher:
                     self._reader, self._pointer = reader, live
         return self._reader
 
-    def encode_query(self, text: str) -> np.ndarray:
-        with self._encode_lock:
-            return self.encoder.encode_query(text)
-
     # --- the search ---------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> dict:
         request.validate()
@@ -164,7 +159,7 @@ class Searcher:
         match, query_words = fts_query(request.query)
         ranked: dict[str, list[tuple[int, float]]] = {}
         if request.mode in ("dense", "hybrid"):
-            vector = self.encode_query(request.query)
+            vector = self.encoder.encode_query(request.query)
             ranked["dense"] = reader.dense(vector, CANDIDATES, allowed)
         if request.mode in ("lexical", "hybrid"):
             ranked["lexical"] = self._lexical(reader, request.query, match, allowed)

@@ -95,6 +95,7 @@ def test_page_shows_bilingual_error(browser, server_url):
     page.goto(server_url + "/")
     page.evaluate("document.getElementById('q').removeAttribute('required')")
     page.fill("#q", "养老")
+    page.click("#filters summary")
     page.select_option("#mode", "dense")
     page.fill("#year_from", "2030")
     page.fill("#year_to", "2020")

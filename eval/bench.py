@@ -1,0 +1,275 @@
+"""Speed and scale benchmarks on this machine; every figure comes with a baseline from the same run.
+
+Sections (``--only`` picks some):
+
+* ``encoders``: passages/s and single-query latency per installed backend, and the share of
+  top-10 results each shares with torch fp32 on the same queries and passages.
+* ``indexing``: the bundled corpus indexed end to end into a temporary directory; documents/s,
+  passages/s, the parse/chunk/embed/write split and peak RSS.
+* ``queries``: p50/p95/p99 latency per mode at k=10 in process (with the two baselines), and over
+  HTTP to a local uvicorn with a bounded number of concurrent clients, with throughput.
+* ``scale``: FAISS exact (flat) against approximate (HNSW) search as the index grows, with
+  memory, latency and the recall of HNSW against exact search. Vectors are the real passage
+  vectors plus deterministic perturbations.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from statistics import mean
+
+import numpy as np
+
+from eval.metrics import percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("encoders", "indexing", "queries", "scale")
+
+
+def _queries() -> list[str]:
+    texts = []
+    for path in sorted((ROOT / "eval" / "data").glob("*.jsonl")):
+        texts += [json.loads(line)["query"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return texts
+
+
+def _sample_passages(count: int) -> list[str]:
+    """Real Chinese paragraphs of 250-350 characters from the bundled corpus."""
+    from indexer.normalize import canonical_text
+
+    out = []
+    for line in (ROOT / "corpus" / "policy" / "government_work_reports.jsonl").read_text(encoding="utf-8").splitlines():
+        for paragraph in canonical_text(json.loads(line)["content"]).split("\n"):
+            if 250 <= len(paragraph) <= 350:
+                out.append(paragraph)
+    step = max(1, len(out) // count)
+    return out[::step][:count]
+
+
+def _latencies(function, inputs) -> dict:
+    times = []
+    for item in inputs:
+        started = time.perf_counter()
+        function(item)
+        times.append((time.perf_counter() - started) * 1000)
+    return {"p50": round(percentile(times, 50), 2), "p95": round(percentile(times, 95), 2), "p99": round(percentile(times, 99), 2)}
+
+
+# --- encoders ---------------------------------------------------------------------------------
+def bench_encoders(passages: int = 200, queries: int = 40) -> dict:
+    from indexer.backends import installed
+    from indexer.encoder import Encoder
+    from indexer.models import resolve_spec
+
+    spec = resolve_spec(None)
+    texts = _sample_passages(passages)
+    query_texts = _queries()[:queries]
+    rows, reference = [], None
+    for backend in [b for b in ("torch", "openvino", "onnx") if installed(b)]:
+        encoder = Encoder(spec, backend, progress=False)
+        encoder.encode_passages(texts[:8])  # warm-up
+        started = time.perf_counter()
+        vectors = encoder.encode_passages(texts, batch_size=32)
+        seconds = time.perf_counter() - started
+        query_vectors = np.stack([encoder.encode_query(q) for q in query_texts])
+        latency = _latencies(encoder.encode_query, query_texts)
+        tops = np.argsort(-(query_vectors @ vectors.T), axis=1)[:, :10]
+        if reference is None:
+            reference = tops
+        overlap = mean(len(set(a) & set(b)) / 10 for a, b in zip(reference, tops))
+        rows.append({"backend": backend, "passages_per_s": round(len(texts) / seconds, 2), "query_ms_p50": latency["p50"],
+                     "query_ms_p95": latency["p95"], "top10_overlap": round(overlap, 4)})
+    base = rows[0]
+    for row in rows:
+        row["speedup_vs_torch"] = round(row["passages_per_s"] / base["passages_per_s"], 2)
+        row["query_latency_ratio_vs_torch"] = round(row["query_ms_p50"] / base["query_ms_p50"], 2)
+    return {"encoders": rows, "passages": len(texts), "queries": len(query_texts)}
+
+
+# --- indexing ---------------------------------------------------------------------------------
+def bench_indexing(paths: list[Path] | None = None) -> dict:
+    """Runs the real `policy-search index` in a child process so its peak RSS is its own."""
+    paths = paths or [ROOT / "corpus" / "replies", ROOT / "corpus" / "policy"]
+    with tempfile.TemporaryDirectory() as tmp:
+        code = (
+            "import json, resource, sys\n"
+            "from pathlib import Path\n"
+            "from indexer.build import build_index\nfrom indexer.encoder import Encoder\nfrom indexer.models import resolve_spec\n"
+            "spec = resolve_spec(None)\nencoders = []\n"
+            "def make():\n    encoders.append(Encoder(spec, progress=False)); return encoders[-1]\n"
+            f"s = build_index([Path(p) for p in {[str(p) for p in paths]!r}], Path({tmp!r}) / 'index', spec, make, progress=False)\n"
+            "d = s.to_dict(); d['backend'] = encoders[0].backend if encoders else None\n"
+            "d['peak_rss_mb'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)\n"
+            "d['documents'] = s.added + s.updated + s.unchanged\nprint(json.dumps(d))\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    seconds = summary["seconds"]
+    return {
+        "documents": summary["documents"], "passages": summary["chunks"], "seconds": seconds,
+        "documents_per_s": round(summary["documents"] / seconds, 2), "passages_per_s": round(summary["chunks"] / seconds, 2),
+        "timings_s": summary["timings"], "embed_share": round(summary["timings"]["embed"] / seconds, 3),
+        "peak_rss_mb": summary["peak_rss_mb"], "backend": summary["backend"],
+    }
+
+
+# --- queries ----------------------------------------------------------------------------------
+def bench_queries(index_dir: Path, http_seconds: float = 30.0, clients: int = 8) -> dict:
+    from eval.baselines import BM25Baseline, NaiveDenseBaseline
+    from search_api.retrieval import Searcher, SearchRequest
+
+    searcher = Searcher(index_dir)
+    texts = _queries()
+    searcher.search(SearchRequest(texts[0]))  # warm-up
+    in_process = {mode: _latencies(lambda q, m=mode: searcher.search(SearchRequest(q, k=10, mode=m)), texts)
+                  for mode in ("hybrid", "dense", "lexical")}
+    documents = searcher.reader.all_documents()
+    bm25 = BM25Baseline(documents)
+    in_process["baseline-bm25"] = _latencies(lambda q: bm25.search(q, 10), texts)
+    naive = NaiveDenseBaseline(documents, searcher.encoder, searcher.reader.manifest.corpus_fingerprint)
+    in_process["baseline-naive-dense"] = _latencies(lambda q: naive.search(q, 10), texts)
+    for mode, row in in_process.items():
+        row["p50_ratio_vs_baseline_naive_dense"] = round(row["p50"] / in_process["baseline-naive-dense"]["p50"], 2)
+    return {"in_process_ms": in_process, "http": bench_http(index_dir, texts, http_seconds, clients), "queries": len(texts)}
+
+
+def bench_http(index_dir: Path, texts: list[str], seconds: float, clients: int) -> dict:
+    """A bounded load from `clients` threads on 127.0.0.1 for `seconds`, against `policy-search serve`."""
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "policy_search.cli", "serve", "--index", str(index_dir), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                httpx.get(base + "/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        results: dict[str, list[float]] = {}
+        for mode in ("lexical", "hybrid"):
+            times: list[float] = []
+            errors = 0
+            deadline = time.time() + seconds
+
+            def client(offset: int) -> None:
+                nonlocal errors
+                with httpx.Client(base_url=base, timeout=30) as http:
+                    i = offset
+                    while time.time() < deadline:
+                        started = time.perf_counter()
+                        response = http.get("/search", params={"q": texts[i % len(texts)], "k": 10, "mode": mode})
+                        times.append((time.perf_counter() - started) * 1000)
+                        errors += response.status_code != 200
+                        i += clients
+
+            workers = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            results[mode] = {"requests": len(times), "errors": errors, "throughput_rps": round(len(times) / seconds, 2),
+                             "p50": round(percentile(times, 50), 1), "p95": round(percentile(times, 95), 1),
+                             "p99": round(percentile(times, 99), 1)}
+        return {"clients": clients, "seconds": seconds, "modes": results}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+# --- scale ------------------------------------------------------------------------------------
+def bench_scale(index_dir: Path, sizes: list[int], queries: int = 100) -> dict:
+    import faiss
+
+    from indexer.store import HNSW_EF_SEARCH, HNSW_NEIGHBOURS, IndexReader
+
+    vectors = IndexReader.open(index_dir).all_vectors()
+    rng = np.random.default_rng(20261126)
+    query_vectors = vectors[rng.choice(len(vectors), queries, replace=False)] + rng.normal(0, 0.02, (queries, vectors.shape[1])).astype(np.float32)
+    query_vectors /= np.linalg.norm(query_vectors, axis=1, keepdims=True)
+    rows = []
+    for size in sizes:
+        picks = rng.integers(0, len(vectors), size)
+        data = vectors[picks] + rng.normal(0, 0.03, (size, vectors.shape[1])).astype(np.float32)
+        data /= np.linalg.norm(data, axis=1, keepdims=True)
+        row = {"passages": size}
+        exact_ids = None
+        for kind in ("flat", "hnsw"):
+            started = time.perf_counter()
+            if kind == "flat":
+                index = faiss.IndexFlatIP(data.shape[1])
+            else:
+                index = faiss.IndexHNSWFlat(data.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+                index.hnsw.efSearch = HNSW_EF_SEARCH
+            index.add(data)
+            build = time.perf_counter() - started
+            times, found = [], []
+            for vector in query_vectors:
+                t0 = time.perf_counter()
+                _, ids = index.search(vector.reshape(1, -1), 10)
+                times.append((time.perf_counter() - t0) * 1000)
+                found.append(ids[0])
+            memory = faiss.serialize_index(index).nbytes / 2**20
+            row[kind] = {"build_s": round(build, 2), "memory_mb": round(memory, 1), "p50_ms": round(percentile(times, 50), 3),
+                         "p95_ms": round(percentile(times, 95), 3)}
+            if kind == "flat":
+                exact_ids = found
+            else:
+                row[kind]["recall@10_vs_exact"] = round(mean(len(set(a) & set(b)) / 10 for a, b in zip(exact_ids, found)), 4)
+                row[kind]["p50_speedup_vs_flat"] = round(row["flat"]["p50_ms"] / max(row[kind]["p50_ms"], 1e-6), 2)
+            del index
+        rows.append(row)
+    return {"scale": rows, "queries": queries}
+
+
+def markdown(results: dict) -> str:
+    lines = ["# policy-search benchmark", "", f"Machine: {results['machine']}", ""]
+    if "encoders" in results:
+        lines += ["## Encoders", "", "| backend | passages/s | × torch | query p50 ms | query p95 ms | top-10 overlap |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['backend']} | {r['passages_per_s']} | {r['speedup_vs_torch']} | {r['query_ms_p50']} | {r['query_ms_p95']} | {r['top10_overlap']} |"
+                  for r in results["encoders"]["encoders"]]
+    if "indexing" in results:
+        i = results["indexing"]
+        lines += ["", "## Indexing the bundled corpus", "", f"{i['documents']} documents, {i['passages']} passages in {i['seconds']} s "
+                  f"({i['documents_per_s']} documents/s, {i['passages_per_s']} passages/s) on {i['backend']}; "
+                  f"parse/chunk/embed/write {i['timings_s']}; embedding is {i['embed_share']:.0%} of the time; peak RSS {i['peak_rss_mb']} MB."]
+    if "queries" in results:
+        q = results["queries"]
+        lines += ["", "## Query latency (k=10)", "", "| mode | p50 ms | p95 ms | p99 ms | p50 / naive-dense |", "|---|---|---|---|---|"]
+        lines += [f"| {m} | {r['p50']} | {r['p95']} | {r['p99']} | {r['p50_ratio_vs_baseline_naive_dense']} |" for m, r in q["in_process_ms"].items()]
+        h = q["http"]
+        lines += ["", f"Over HTTP, {h['clients']} concurrent clients for {h['seconds']} s:", "", "| mode | requests | errors | req/s | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {m} | {r['requests']} | {r['errors']} | {r['throughput_rps']} | {r['p50']} | {r['p95']} | {r['p99']} |" for m, r in h["modes"].items()]
+    if "scale" in results:
+        lines += ["", "## Dense search at scale (exact flat vs HNSW)", "", "| passages | flat p50 ms | flat MB | HNSW p50 ms | HNSW MB | HNSW build s | HNSW recall@10 vs exact | HNSW speedup |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['passages']} | {r['flat']['p50_ms']} | {r['flat']['memory_mb']} | {r['hnsw']['p50_ms']} | {r['hnsw']['memory_mb']} | {r['hnsw']['build_s']} | {r['hnsw']['recall@10_vs_exact']} | {r['hnsw']['p50_speedup_vs_flat']} |"
+                  for r in results["scale"]["scale"]]
+    return "\n".join(lines) + "\n"
+
+
+def run_bench(index_dir: Path, only: list[str], sizes: list[int], http_seconds: float) -> dict:
+    import os
+    import platform
+
+    results: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    if "encoders" in only:
+        results["encoders"] = bench_encoders()
+    if "indexing" in only:
+        results["indexing"] = bench_indexing()
+    if "queries" in only:
+        results["queries"] = bench_queries(index_dir, http_seconds)
+    if "scale" in only:
+        results["scale"] = bench_scale(index_dir, sizes)
+    return results
