@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -24,5 +25,7 @@ def configure(verbose: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
+    if not verbose:  # transformers and optimum give their own loggers their own handlers at this level
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     for noisy in ("pypdf", "sentence_transformers", "transformers", "optimum", "nncf", "httpx", "faiss", "bm25s", "jieba"):
         logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.WARNING)
