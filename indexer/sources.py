@@ -20,6 +20,14 @@ MANIFEST_NAMES = ("MANIFEST.tsv", "manifest.jsonl")
 _SENTENCE_END = "。！？：；”」』）)!?:;"
 _HEADING_START = re.compile(r"^(第[一二三四五六七八九十百零〇]+[章节条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）|\d+[.．、]|（\d+）)")
 _CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
+# pypdf puts a space where a run of digits or Latin letters meets Chinese text in another font run
+_PDF_RUN_SPACE = re.compile(r"(?<=[\u4e00-\u9fff]) (?=[0-9A-Za-z])|(?<=[0-9A-Za-z]) (?=[\u4e00-\u9fff])")
+_TITLE_END = re.compile(r"(?:答复|通知|方案|意见|办法|决定|规定|报告|函)$")
+# lines that stand alone: an issuing body, a date, a document number
+_STANDALONE = re.compile(
+    r"^(?:[\u4e00-\u9fa5（）]{2,30}(?:政府|办公厅|办公室|委员会|局|厅|委|中心)|(?:19|20)\d{2}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日"
+    r"|[\u4e00-\u9fa5]{1,10}〔\d{4}〕\d{1,4}号)$"
+)
 
 
 class SourceError(Exception):
@@ -114,23 +122,42 @@ def read_docx(path: Path) -> list[Document]:
     return [doc]
 
 
-def join_pdf_lines(page_text: str) -> str:
-    """Undo the hard line breaks a PDF puts inside paragraphs.
+def merge_wrapped_title(lines: list[str]) -> list[str]:
+    """Join the first two or three lines when together they are a title (``…的通知``) wrapped by the layout."""
+    for count in (3, 2):
+        head = lines[:count]
+        joined = "".join(head)
+        if len(head) == count and len(joined) <= 80 and _TITLE_END.search(joined) \
+                and all(line[-1] not in _SENTENCE_END for line in head[:-1]):
+            return [joined, *lines[count:]]
+    return lines
 
-    A break is kept where the line ends a sentence, the next line starts a heading, or the line is
-    clearly shorter than the page's full lines (a paragraph's last line); otherwise the lines are
-    joined, with no space between Chinese characters and one space between Latin words.
+
+def join_pdf_lines(page_text: str, first_page: bool = False) -> str:
+    """Undo the hard line breaks a PDF puts inside paragraphs and titles.
+
+    A break is kept where the line ends a sentence, the next line starts a heading or is a
+    signature or document number, or the line is clearly shorter than the page's full lines (a
+    paragraph's last line). On the first page a title wrapped over two or three lines is joined
+    (``关于…第0108`` + ``号提案的答复``). Joined lines get no space between Chinese characters and
+    one space between Latin words.
     """
-    lines = [line.strip() for line in page_text.split("\n")]
+    lines = [_PDF_RUN_SPACE.sub("", line.strip()) for line in page_text.split("\n")]
     lines = [line for line in lines if line]
     if not lines:
         return ""
+    title: list[str] = []
+    if first_page and (merged := merge_wrapped_title(lines)) is not lines:
+        title, lines = merged[:1], merged[1:]
+        if not lines:
+            return title[0]
     full_width = max(len(line) for line in lines)
     paragraphs = [lines[0]]
     for line, previous in zip(lines[1:], lines):
         ends_paragraph = (
             previous[-1] in _SENTENCE_END
             or _HEADING_START.match(line) is not None
+            or _STANDALONE.match(line) is not None
             or len(previous) < 0.8 * full_width
         )
         if ends_paragraph:
@@ -139,7 +166,7 @@ def join_pdf_lines(page_text: str) -> str:
             paragraphs[-1] += line
         else:
             paragraphs[-1] += " " + line
-    return "\n".join(paragraphs)
+    return "\n".join(title + paragraphs)
 
 
 def read_pdf(path: Path) -> list[Document]:
@@ -150,7 +177,8 @@ def read_pdf(path: Path) -> list[Document]:
         reader = PdfReader(str(path))
         if reader.is_encrypted:
             raise SourceError("encrypted PDF (password protected)")
-        blocks = [Block(join_pdf_lines(page.extract_text() or ""), page=number) for number, page in enumerate(reader.pages, 1)]
+        blocks = [Block(join_pdf_lines(page.extract_text() or "", first_page=number == 1), page=number)
+                  for number, page in enumerate(reader.pages, 1)]
     except SourceError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:

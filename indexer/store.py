@@ -348,9 +348,14 @@ class IndexReader:
         return [r[0] for r in rows]
 
     def chunks_containing(self, needle: str) -> list[int]:
-        rows = self.connection().execute(
-            "SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id)"
-            " WHERE instr(substr(d.text, c.start + 1, c.end - c.start), ?) > 0", [needle]
+        """Chunk ids whose text contains ``needle``; documents are filtered first, which is cheap."""
+        db = self.connection()
+        docs = [r[0] for r in db.execute("SELECT doc_id FROM documents WHERE instr(text, ?) > 0", [needle])]
+        if not docs:
+            return []
+        rows = db.execute(
+            f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE d.doc_id IN ({','.join('?' * len(docs))})"
+            " AND instr(substr(d.text, c.start + 1, c.end - c.start), ?) > 0", [*docs, needle]
         ).fetchall()
         return [r[0] for r in rows]
 

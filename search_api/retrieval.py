@@ -190,19 +190,15 @@ class Searcher:
 
     @staticmethod
     def _allowed(reader: IndexReader, request: SearchRequest) -> list[int] | None:
-        clauses, params = [], []
-        if request.doc_type:
-            clauses.append("d.doc_type = ?")
-            params.append(request.doc_type)
-        if request.year_from:
-            clauses.append("d.year >= ?")
-            params.append(request.year_from)
-        if request.year_to:
-            clauses.append("d.year <= ?")
-            params.append(request.year_to)
-        if request.issuer:
-            clauses.append("instr(d.issuer, ?) > 0")
-            params.append(request.issuer)
+        """Chunk ids that pass the request's filters, or None when it has none."""
+        filters = [
+            ("d.doc_type = ?", request.doc_type),
+            ("d.year >= ?", request.year_from),
+            ("d.year <= ?", request.year_to),
+            ("instr(d.issuer, ?) > 0", request.issuer),
+        ]
+        clauses = [clause for clause, value in filters if value]
+        params = [value for _, value in filters if value]
         if request.commitments_only:
             clauses.append("c.is_commitment = 1")
         return reader.filter_chunks(" AND ".join(clauses), params) if clauses else None

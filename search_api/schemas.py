@@ -31,9 +31,11 @@ class ModeRank(BaseModel):
     score: float
 
 
-class Passage(BaseModel):
-    chunk_id: int
+class DocumentFields(BaseModel):
+    """What a passage and its document both say about the document."""
+
     doc_id: int
+    source: str
     title: Optional[str]
     doc_type: Optional[str]
     issuer: Optional[str]
@@ -42,6 +44,10 @@ class Passage(BaseModel):
     doc_number: Optional[str]
     proposal_number: Optional[str]
     answer_category: Optional[str]
+
+
+class Passage(DocumentFields):
+    chunk_id: int
     section: str = Field(description="标题路径 / heading path, parts joined by ' > '")
     page: Optional[int]
     end_page: Optional[int]
@@ -49,7 +55,6 @@ class Passage(BaseModel):
     end: int
     text: str = Field(description="原文片段，等于 document.text[start:end] / exact source span")
     is_commitment: bool
-    source: str
     highlight: str = Field(description="HTML，匹配词用 <mark> 标出 / HTML with matched words in <mark>")
     score: float
     ranks: dict[str, ModeRank]
@@ -64,17 +69,7 @@ class SearchResponse(BaseModel):
     reason: Optional[str] = Field(None, description="结果为空的原因 / why the list is empty")
 
 
-class DocumentView(BaseModel):
-    doc_id: int
-    source: str
-    title: Optional[str]
-    doc_type: Optional[str]
-    issuer: Optional[str]
-    date: Optional[str]
-    year: Optional[int]
-    doc_number: Optional[str]
-    proposal_number: Optional[str]
-    answer_category: Optional[str]
+class DocumentView(DocumentFields):
     metadata: dict
     text: str = Field(description="规范文本；段落的 start/end 指向这里 / canonical text that passage offsets refer to")
     passages: list[dict] = Field(description="本文档的段落位置 / the document's passages: chunk_id, start, end, section, is_commitment")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,3 +57,29 @@ def small_corpus(tmp_path) -> Path:
     for name in ("000_dcdf98dc2feff78d.txt", "reply-2022-0017-elderly-meal.txt", "reply-2024-0031-elevator-retrofit.txt"):
         shutil.copy(REPLIES / name, folder / name)
     return folder
+
+
+@contextmanager
+def running_server(app):
+    """Serve ``app`` with a real uvicorn on a free loopback port; yields the base URL."""
+    import httpx
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(400):
+        try:
+            if httpx.get(url + "/healthz").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -146,3 +146,19 @@ def test_concurrent_searches_and_health(client):
         health = client.get("/healthz")
         assert health.status_code == 200
         assert all(f.result().status_code == 200 for f in searches)
+
+
+def test_cli_query_json_has_the_api_shape(replies_index):
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "policy_search.cli", "query", "加装电梯的补贴标准", "--index", str(replies_index),
+                             "--k", "3", "--json"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert set(body) == {"query", "mode", "took_ms", "results"} and len(body["results"]) == 3
+    assert {"citation", "start", "end", "text", "section", "is_commitment"} <= set(body["results"][0])
+    bad = subprocess.run([sys.executable, "-m", "policy_search.cli", "query", " ", "--index", str(replies_index)],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "不能为空" in bad.stderr

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 
 from search_api.app import create_app
 from search_api.auth import ApiKeys
+from tests.conftest import running_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
@@ -21,23 +17,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium pack
 
 @pytest.fixture(scope="module")
 def server_url(replies_index, searcher):
-    app = create_app(replies_index, searcher=searcher, api_keys=ApiKeys([]))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(url + "/healthz")
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running_server(create_app(replies_index, searcher=searcher, api_keys=ApiKeys([]))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

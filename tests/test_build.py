@@ -84,6 +84,10 @@ def test_index_contents_and_pdf_docx(tmp_path, spec, encoder):
     assert {p["page"] for p in passages.values()} >= {1, 2}
     for passage in passages.values():
         assert passage["text"] == pdf["text"][passage["start"] : passage["end"]]
+    from search_api.citations import citation
+
+    second_page = next(p for p in passages.values() if p["page"] == 2)
+    assert citation(second_page).endswith(("第2页", "第2—3页")) and citation(second_page).startswith("《关于市政协十五届二次会议第0108号提案的答复")
     docx = docs["reply-2024-0108-elderly-care.docx"]
     sections = {p["section"] for p in reader.passages(reader.document_passages(docx["doc_id"])).values()}
     assert any(s.startswith("一、") for s in sections)

@@ -73,3 +73,14 @@ def test_canonical_text_removes_only_noise():
     raw = " \t[bookmark: shuo]\u3000\u3000您提出的提案\u200b，\r\n\n\n\n第二段  两个空格\x07。津政办发〔２０２２〕15号"
     text = canonical_text(raw)
     assert text == "您提出的提案，\n\n第二段 两个空格。津政办发〔２０２２〕15号"  # full-width digits kept as printed
+
+
+@pytest.mark.parametrize("stem", ["reply-2024-0108-elderly-care", "policy-2022-charging-infrastructure"])
+def test_pdf_metadata_matches_the_text_version(stem):
+    """Wrapped titles, pypdf's spaces at font changes and signatures do not cost metadata."""
+    from indexer.metadata import extract_metadata
+
+    from_pdf = extract_metadata(read_file(FORMATS / f"{stem}.pdf")[0].text)
+    from_text = extract_metadata(read_file(REPLIES / f"{stem}.txt")[0].text)
+    for field in ("title", "doc_type", "issuer", "date", "doc_number", "proposal_number", "answer_category"):
+        assert from_pdf.get(field) == from_text.get(field), field

@@ -3,42 +3,27 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 
 import httpx
-import uvicorn
 
 from indexer.build import build_index
 from search_api.app import create_app
 from search_api.auth import ApiKeys
 from search_api.retrieval import Searcher
-from tests.conftest import REPLIES
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import REPLIES, running_server
 
 
 def test_swap_under_running_server(tmp_path, small_corpus, spec, encoder):
     index_dir = tmp_path / "index"
     build_index([small_corpus], index_dir, spec, lambda: encoder, progress=False)
     app = create_app(index_dir, searcher=Searcher(index_dir, encoder), api_keys=ApiKeys([]))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(base + "/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
+    with running_server(app) as base:
+        _hammer_during_swap(base, index_dir, small_corpus, spec, encoder)
 
+
+def _hammer_during_swap(base, index_dir, small_corpus, spec, encoder) -> None:
     statuses: list[int] = []
     stop = threading.Event()
 
@@ -55,14 +40,11 @@ def test_swap_under_running_server(tmp_path, small_corpus, spec, encoder):
         shutil.copy(REPLIES / "reply-2022-0196-old-community-renovation.txt", small_corpus)
         build_index([small_corpus], index_dir, spec, lambda: encoder, progress=False)
         time.sleep(0.5)
+    finally:
         stop.set()
         for worker in workers:
             worker.join()
-        assert statuses and set(statuses) == {200}
-        assert httpx.get(base + "/stats").json()["documents"] == 4
-        hits = httpx.get(base + "/search", params={"q": "既有住宅加装电梯开工多少部"}).json()["results"]
-        assert hits[0]["source"] == "reply-2022-0196-old-community-renovation.txt"
-    finally:
-        stop.set()
-        server.should_exit = True
-        thread.join(timeout=10)
+    assert statuses and set(statuses) == {200}
+    assert httpx.get(base + "/stats").json()["documents"] == 4
+    hits = httpx.get(base + "/search", params={"q": "既有住宅加装电梯开工多少部"}).json()["results"]
+    assert hits[0]["source"] == "reply-2022-0196-old-community-renovation.txt"
