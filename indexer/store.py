@@ -322,22 +322,20 @@ class IndexReader:
         scores, ids = self.faiss.search(vector.reshape(1, -1).astype(np.float32), min(limit, self.faiss.ntotal), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def lexical(self, fts_query: str, limit: int, allowed: list[int] | None = None,
-                weights: tuple[float, float] = (1.0, 0.5)) -> list[tuple[int, float]]:
-        """BM25 over the FTS5 words; scores are positive, larger is better."""
-        if not fts_query or (allowed is not None and not allowed):
-            return []
-        sql = f"SELECT rowid, -bm25(chunk_words, {weights[0]}, {weights[1]}) AS score FROM chunk_words WHERE chunk_words MATCH ?"
-        params: list = [fts_query]
-        if allowed is not None:
-            sql += f" AND rowid IN ({','.join('?' * len(allowed))})"
-            params += allowed
-        sql += " ORDER BY score DESC LIMIT ?"
+    def lexical(self, fts_query: str, weights: tuple[float, float] = (1.0, 0.5)) -> dict[int, float]:
+        """BM25 of every passage matching the FTS5 query (body, then title/headings at ``weights``).
+
+        Scores are positive, larger is better. All matches are returned in one pass: BM25 is
+        computed for each of them anyway, and hybrid search needs the scores of passages beyond
+        the lexical top list too.
+        """
+        if not fts_query:
+            return {}
+        sql = f"SELECT rowid, -bm25(chunk_words, {weights[0]}, {weights[1]}) FROM chunk_words WHERE chunk_words MATCH ?"
         try:
-            rows = self.connection().execute(sql, [*params, limit]).fetchall()
+            return {int(rowid): float(score) for rowid, score in self.connection().execute(sql, [fts_query])}
         except sqlite3.OperationalError:
-            return []
-        return [(int(r[0]), float(r[1])) for r in rows]
+            return {}
 
     def chunks_of_documents_matching(self, identifier: str) -> list[int]:
         """Chunk ids of documents whose document or proposal number contains ``identifier``."""

@@ -162,11 +162,13 @@ class Searcher:
             vector = self.encoder.encode_query(request.query)
             ranked["dense"] = reader.dense(vector, CANDIDATES, allowed)
         if request.mode in ("lexical", "hybrid"):
-            ranked["lexical"] = self._lexical(reader, request.query, match, allowed)
+            lexical_scores = self._lexical(reader, request.query, match, allowed)
+            ranked["lexical"] = sorted(lexical_scores.items(), key=lambda item: -item[1])[:CANDIDATES]
         if request.mode == "hybrid":
-            ranked = self._score_union(reader, ranked, vector, match)
+            ranked = self._score_union(reader, ranked, vector, lexical_scores)
         fused = self._fuse(ranked)
-        passages = reader.passages([c.chunk_id for c in fused])
+        # enough passages for the signals and for k results after dropping near-duplicates
+        passages = reader.passages([c.chunk_id for c in fused[: max(SIGNAL_DEPTH, 3 * request.k) + 30]])
         if request.mode == "hybrid":
             fused = self._apply_signals(request.query, fused, passages)
         results = self._select(fused, passages, request)
@@ -204,33 +206,32 @@ class Searcher:
         return reader.filter_chunks(" AND ".join(clauses), params) if clauses else None
 
     @staticmethod
-    def _lexical(reader: IndexReader, query: str, match: str, allowed: list[int] | None) -> list[tuple[int, float]]:
-        """BM25 over jieba words, with passages that carry a named document number put first."""
-        scores = dict(reader.lexical(match, CANDIDATES, allowed))
+    def _lexical(reader: IndexReader, query: str, match: str, allowed: list[int] | None) -> dict[int, float]:
+        """BM25 over jieba words for every matching passage; named document numbers put their passages first."""
+        scores = reader.lexical(match)
         allowed_set = set(allowed) if allowed is not None else None
+        if allowed_set is not None:
+            scores = {chunk_id: score for chunk_id, score in scores.items() if chunk_id in allowed_set}
         for identifier in identifiers(query):
             hits = set(reader.chunks_of_documents_matching(identifier)) | set(reader.chunks_containing(identifier))
             top = max(scores.values(), default=1.0)
             for chunk_id in hits:
                 if allowed_set is None or chunk_id in allowed_set:
                     scores[chunk_id] = scores.get(chunk_id, 0.0) + IDENTIFIER_BONUS * top
-        return sorted(scores.items(), key=lambda item: -item[1])[:CANDIDATES]
+        return scores
 
     @staticmethod
-    def _score_union(reader: IndexReader, ranked: dict, vector: np.ndarray, match: str) -> dict:
+    def _score_union(reader: IndexReader, ranked: dict, vector: np.ndarray, lexical_scores: dict[int, float]) -> dict:
         """Score every candidate in both modes, so a passage one mode missed is not blended as a zero.
 
         The dense score of a lexical-only candidate is its exact cosine; the BM25 score of a
-        dense-only candidate comes from the same FTS statistics (0 when it shares no query word).
+        dense-only candidate is its score among all matches (0 when it shares no query word).
         """
         union = {chunk_id for hits in ranked.values() for chunk_id, _ in hits}
         dense = dict(ranked["dense"])
         missing = [i for i in union if i not in dense]
         dense.update(reader.dense(vector, len(missing), missing) if missing else [])
-        lexical = dict(ranked["lexical"])
-        missing = [i for i in union if i not in lexical]
-        lexical.update({i: 0.0 for i in missing})
-        lexical.update(reader.lexical(match, len(missing), missing) if missing else [])
+        lexical = {i: lexical_scores.get(i, 0.0) for i in union}
         return {mode: sorted(scores.items(), key=lambda item: -item[1]) for mode, scores in (("dense", dense), ("lexical", lexical))}
 
     @staticmethod
