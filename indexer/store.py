@@ -322,18 +322,21 @@ class IndexReader:
         scores, ids = self.faiss.search(vector.reshape(1, -1).astype(np.float32), min(limit, self.faiss.ntotal), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def lexical(self, fts_query: str, weights: tuple[float, float] = (1.0, 0.5)) -> dict[int, float]:
-        """BM25 of every passage matching the FTS5 query (body, then title/headings at ``weights``).
+    def lexical(self, fts_query: str, limit: int | None = None, weights: tuple[float, float] = (1.0, 0.5)) -> dict[int, float]:
+        """BM25 of passages matching the FTS5 query (body, then title/headings at ``weights``).
 
-        Scores are positive, larger is better. All matches are returned in one pass: BM25 is
-        computed for each of them anyway, and hybrid search needs the scores of passages beyond
-        the lexical top list too.
+        Scores are positive, larger is better; the best ``limit``, or every match when hybrid
+        search needs the scores of passages beyond the lexical top list too.
         """
         if not fts_query:
             return {}
-        sql = f"SELECT rowid, -bm25(chunk_words, {weights[0]}, {weights[1]}) FROM chunk_words WHERE chunk_words MATCH ?"
+        sql = f"SELECT rowid, -bm25(chunk_words, {weights[0]}, {weights[1]}) AS score FROM chunk_words WHERE chunk_words MATCH ?"
+        params: list = [fts_query]
+        if limit is not None:
+            sql += " ORDER BY score DESC LIMIT ?"
+            params.append(limit)
         try:
-            return {int(rowid): float(score) for rowid, score in self.connection().execute(sql, [fts_query])}
+            return {int(rowid): float(score) for rowid, score in self.connection().execute(sql, params)}
         except sqlite3.OperationalError:
             return {}
 

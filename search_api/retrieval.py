@@ -162,7 +162,9 @@ class Searcher:
             vector = self.encoder.encode_query(request.query)
             ranked["dense"] = reader.dense(vector, CANDIDATES, allowed)
         if request.mode in ("lexical", "hybrid"):
-            lexical_scores = self._lexical(reader, request.query, match, allowed)
+            # hybrid needs every match's score; lexical alone only the top (unless filters thin it out)
+            limit = CANDIDATES if request.mode == "lexical" and allowed is None else None
+            lexical_scores = self._lexical(reader, request.query, match, allowed, limit)
             ranked["lexical"] = sorted(lexical_scores.items(), key=lambda item: -item[1])[:CANDIDATES]
         if request.mode == "hybrid":
             ranked = self._score_union(reader, ranked, vector, lexical_scores)
@@ -206,9 +208,10 @@ class Searcher:
         return reader.filter_chunks(" AND ".join(clauses), params) if clauses else None
 
     @staticmethod
-    def _lexical(reader: IndexReader, query: str, match: str, allowed: list[int] | None) -> dict[int, float]:
-        """BM25 over jieba words for every matching passage; named document numbers put their passages first."""
-        scores = reader.lexical(match)
+    def _lexical(reader: IndexReader, query: str, match: str, allowed: list[int] | None,
+                 limit: int | None) -> dict[int, float]:
+        """BM25 over jieba words; passages of a named document number are put first."""
+        scores = reader.lexical(match, limit)
         allowed_set = set(allowed) if allowed is not None else None
         if allowed_set is not None:
             scores = {chunk_id: score for chunk_id, score in scores.items() if chunk_id in allowed_set}
