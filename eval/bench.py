@@ -17,7 +17,6 @@ Sections (``--only`` picks some):
 from __future__ import annotations
 
 import json
-import resource
 import socket
 import subprocess
 import sys

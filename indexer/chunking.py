@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Heading markers, in the order a reader expects them to nest. A marker kind seen again closes
 # everything nested below it, which copes with documents that skip or reorder levels.
