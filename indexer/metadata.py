@@ -94,6 +94,15 @@ def _issuer_line(line: str) -> bool:
     return len(names) > 1 and all(_ISSUER_SUFFIX.search(n) for n in names)
 
 
+def _own_document_number(lines: list[str]) -> str | None:
+    """The document's own number: a line of its own near the top (numbers cited in the text are others')."""
+    for line in lines[:8]:
+        compact = re.sub(r"\s+", "", line)
+        if DOC_NUMBER.fullmatch(compact):
+            return compact
+    return None
+
+
 def doc_type_of(title: str | None, text: str) -> str:
     head = (title or "") + text[:400]
     if "政府工作报告" in (title or "") and "决议" not in (title or ""):
@@ -113,9 +122,8 @@ def extract_metadata(text: str) -> dict:
     meta: dict = {"title": title, "doc_type": doc_type_of(title, text), "issuer": issuer, "date": date}
     if date:
         meta["year"] = int(date[:4])
-    head = text[:800]
-    if number := DOC_NUMBER.search(head):
-        meta["doc_number"] = re.sub(r"\s+", "", number.group(0))
+    if number := _own_document_number(lines):
+        meta["doc_number"] = number
     if proposal := PROPOSAL_NUMBER.search("\n".join(lines[:3])):
         meta["proposal_number"] = re.sub(r"^(?:关于|对)", "", proposal.group(0))
     if category := _ANSWER_CATEGORY.search(text):

@@ -44,6 +44,12 @@ def test_letter_fields():
     assert meta["proposal_number"] == "市政协六届一次会议第0411号提案"
 
 
+def test_cited_document_numbers_are_not_the_letters_own():
+    meta = extract_metadata(read_file(REPLIES / "reply-2024-0031-elevator-retrofit.txt")[0].text)
+    assert "津住建发〔2021〕8号" in read_file(REPLIES / "reply-2024-0031-elevator-retrofit.txt")[0].text
+    assert "doc_number" not in meta
+
+
 def test_dates_in_chinese_numerals():
     assert find_dates("二〇二三年五月六日印发")[0][1] == "2023-05-06"
     assert find_dates("二〇二三年五月")[0][1] == "2023-05"
