@@ -360,10 +360,22 @@ class IndexReader:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def filter_chunks(self, where: str, params: list) -> list[int]:
-        """Chunk ids whose document/chunk columns satisfy a WHERE clause built by the caller."""
+    def filter_chunks(self, doc_type: str | None = None, year_from: int | None = None, year_to: int | None = None,
+                      issuer: str | None = None, commitments_only: bool = False) -> list[int] | None:
+        """Chunk ids passing the given filters (issuer matches as a substring); None when no filter is set."""
+        conditions = [
+            ("d.doc_type = ?", doc_type),
+            ("d.year >= ?", year_from),
+            ("d.year <= ?", year_to),
+            ("instr(d.issuer, ?) > 0", issuer),
+            ("c.is_commitment = ?", 1 if commitments_only else None),
+        ]
+        chosen = [(clause, value) for clause, value in conditions if value]
+        if not chosen:
+            return None
+        where = " AND ".join(clause for clause, _ in chosen)
         rows = self.connection().execute(
-            f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}", params
+            f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}", [value for _, value in chosen]
         ).fetchall()
         return [r[0] for r in rows]
 

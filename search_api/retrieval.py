@@ -195,17 +195,8 @@ class Searcher:
     @staticmethod
     def _allowed(reader: IndexReader, request: SearchRequest) -> list[int] | None:
         """Chunk ids that pass the request's filters, or None when it has none."""
-        filters = [
-            ("d.doc_type = ?", request.doc_type),
-            ("d.year >= ?", request.year_from),
-            ("d.year <= ?", request.year_to),
-            ("instr(d.issuer, ?) > 0", request.issuer),
-        ]
-        clauses = [clause for clause, value in filters if value]
-        params = [value for _, value in filters if value]
-        if request.commitments_only:
-            clauses.append("c.is_commitment = 1")
-        return reader.filter_chunks(" AND ".join(clauses), params) if clauses else None
+        return reader.filter_chunks(request.doc_type, request.year_from, request.year_to, request.issuer,
+                                    request.commitments_only)
 
     @staticmethod
     def _lexical(reader: IndexReader, query: str, match: str, allowed: list[int] | None,
