@@ -1,13 +1,13 @@
 """Which runtime executes the embedding model: torch fp32, OpenVINO, or ONNX Runtime.
 
 Embedding is nearly all of indexing time. On CPUs with AMX, OpenVINO runs the model in bf16 about
-4x faster than torch fp32 with the same results (cosine >= 0.999, identical top-10 in the
+3x faster than torch fp32 with the same results (cosine >= 0.999, the same top-10 set in the
 tests), so ``auto`` picks it there; elsewhere OpenVINO's bf16 brings no gain and torch stays.
 
 Interchangeability rule: an index built with one backend may be searched with another when both
 compute the model at full or bf16 precision, which every backend offered here does (no int8
 variants are offered). The tests check the rule: for each installed backend, passages and queries
-agree with torch fp32 at cosine >= 0.999 and a retrieval run returns the same top 10.
+agree with torch fp32 at cosine >= 0.999 and a retrieval run returns the same top-10 set.
 
 Exported models are written once, atomically, beside the model in the cache (or under
 ``$POLICY_SEARCH_CACHE/exports`` for a directory of the user's); queries never write to disk.

@@ -15,13 +15,13 @@ DOC_NUMBER = re.compile(r"[\u4e00-\u9fa5]{1,10}[〔［\[（(]\s*(\d{4})\s*[〕�
 PROPOSAL_NUMBER = re.compile(
     r"((?:[\u4e00-\u9fa5]{1,12}?)?(?:政协|人大|人民代表大会)[\u4e00-\u9fa5]{0,16}?会议)第(\d{1,5})号(提案|建议)"
 )
-_ARABIC_DATE = re.compile(r"((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
+ARABIC_DATE = re.compile(r"((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _CN_DATE = re.compile(r"([一二三四五六七八九〇零○]{4})年([一二三四五六七八九十]{1,2})月(?:([一二三四五六七八九十]{1,3})日)?")
 _ANSWER_CATEGORY = re.compile(r"答复类别为\s*([ABC])\s*类")
 _LETTER_TOPIC = re.compile(r"您(?:们)?(?:所)?提出的《?(关于.{2,80}?的(?:提案|建议))》?")
 _LETTER_TITLE = re.compile(r"^(?:关于|对).{2,80}(?:的答复|答复的函)$")
-_ISSUER_SUFFIX = re.compile(r"(?:政府|办公厅|办公室|委员会|局|厅|委|部|署|院|中心|总局)(?:（[^（）]{1,20}）)?$")
-_SIGNATURE_LINE = re.compile(r"^[\u4e00-\u9fa5（）\u3000 ]{4,80}$")
+ISSUER_SUFFIX = re.compile(r"(?:政府|办公厅|办公室|委员会|局|厅|委|部|署|院|中心|总局)(?:（[^（）]{1,20}）)?$")
+SIGNATURE_LINE = re.compile(r"^[\u4e00-\u9fa5（）\u3000 ]{4,80}$")
 
 
 def chinese_number(text: str) -> int | None:
@@ -39,7 +39,7 @@ def chinese_number(text: str) -> int | None:
 def find_dates(text: str) -> list[tuple[int, str]]:
     """All full dates in the text as (offset, ISO date or year-month), Arabic and Chinese numerals."""
     found = []
-    for match in _ARABIC_DATE.finditer(text):
+    for match in ARABIC_DATE.finditer(text):
         year, month, day = (int(g) for g in match.groups())
         if 1 <= month <= 12 and 1 <= day <= 31:
             found.append((match.start(), f"{year:04d}-{month:02d}-{day:02d}"))
@@ -67,7 +67,7 @@ def _signature(lines: list[str]) -> tuple[str | None, str | None]:
         issuers: list[str] = []
         for above in reversed(lines[max(0, index - 3) : index]):
             names = [n for n in re.split(r"[\u3000 ]+", above) if n]
-            if not _SIGNATURE_LINE.match(above) or not all(_ISSUER_SUFFIX.search(n) for n in names):
+            if not SIGNATURE_LINE.match(above) or not all(ISSUER_SUFFIX.search(n) for n in names):
                 break
             issuers[:0] = names
         if issuers:
@@ -91,7 +91,7 @@ def _title(lines: list[str], text: str) -> str | None:
 
 def _issuer_line(line: str) -> bool:
     names = [n for n in re.split(r"[\u3000 ]+", line) if n]
-    return len(names) > 1 and all(_ISSUER_SUFFIX.search(n) for n in names)
+    return len(names) > 1 and all(ISSUER_SUFFIX.search(n) for n in names)
 
 
 def _own_document_number(lines: list[str]) -> str | None:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indexer.metadata import ARABIC_DATE, DOC_NUMBER, ISSUER_SUFFIX, SIGNATURE_LINE
 from indexer.normalize import canonical_text
 
 SUPPORTED_SUFFIXES = {".txt", ".md", ".docx", ".pdf", ".jsonl"}
@@ -23,11 +24,7 @@ _CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
 # pypdf puts a space where a run of digits or Latin letters meets Chinese text in another font run
 _PDF_RUN_SPACE = re.compile(r"(?<=[\u4e00-\u9fff]) (?=[0-9A-Za-z])|(?<=[0-9A-Za-z]) (?=[\u4e00-\u9fff])")
 _TITLE_END = re.compile(r"(?:答复|通知|方案|意见|办法|决定|规定|报告|函)$")
-# lines that stand alone: an issuing body, a date, a document number
-_STANDALONE = re.compile(
-    r"^(?:[\u4e00-\u9fa5（）]{2,30}(?:政府|办公厅|办公室|委员会|局|厅|委|中心)|(?:19|20)\d{2}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日"
-    r"|[\u4e00-\u9fa5]{1,10}〔\d{4}〕\d{1,4}号)$"
-)
+
 
 
 class SourceError(Exception):
@@ -122,6 +119,13 @@ def read_docx(path: Path) -> list[Document]:
     return [doc]
 
 
+def stands_alone(line: str) -> bool:
+    """An issuing body, a date or a document number: lines a PDF must not join to their neighbours."""
+    if DOC_NUMBER.fullmatch(line) or ARABIC_DATE.fullmatch(line):
+        return True
+    return len(line) <= 30 and SIGNATURE_LINE.match(line) is not None and ISSUER_SUFFIX.search(line) is not None
+
+
 def merge_wrapped_title(lines: list[str]) -> list[str]:
     """Join the first two or three lines when together they are a title (``…的通知``) wrapped by the layout."""
     for count in (3, 2):
@@ -157,7 +161,7 @@ def join_pdf_lines(page_text: str, first_page: bool = False) -> str:
         ends_paragraph = (
             previous[-1] in _SENTENCE_END
             or _HEADING_START.match(line) is not None
-            or _STANDALONE.match(line) is not None
+            or stands_alone(line)
             or len(previous) < 0.8 * full_width
         )
         if ends_paragraph:

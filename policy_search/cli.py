@@ -27,6 +27,31 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _choices(value: str, allowed, what: str) -> list[str]:
+    """A comma-separated option's items, each checked against ``allowed``."""
+    chosen = [item.strip() for item in value.split(",") if item.strip()]
+    if unknown := [item for item in chosen if item not in allowed]:
+        _fail(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(allowed)}", 2)
+    return chosen
+
+
+def _write(path: Path | None, text: str) -> None:
+    """Write an output file the user asked for, creating its folder."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def _backend(requested: str | None):
+    """The backend to run, or exit 2 on a name that is not one."""
+    from indexer.backends import choose_backend
+
+    try:
+        return choose_backend(requested)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+
+
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details as JSON lines on stderr.")) -> None:
     logs.configure(verbose)
@@ -46,7 +71,6 @@ def index(
     from indexer.build import build_index
     from indexer.chunking import ChunkerSettings
     from indexer.e5s1 import BundledModelError
-    from indexer.backends import choose_backend
     from indexer.encoder import Encoder
     from indexer.models import resolve_spec
     from indexer.sources import SourceError
@@ -54,10 +78,7 @@ def index(
 
     spec = resolve_spec(model)
     progress = sys.stderr.isatty() and not as_json
-    try:
-        choice = choose_backend(backend)
-    except ValueError as exc:
-        _fail(str(exc), 2)
+    choice = _backend(backend)
     if not as_json:
         typer.echo(f"Indexing with {spec.name} on {choice.name} ({choice.reason}) into {index_dir}", err=True)
     try:
@@ -147,10 +168,7 @@ def evaluate_command(
     from eval.run import ALL_MODES, HttpBackend, LocalBackend, evaluate, markdown_tables, write_report
     from indexer.store import IndexStoreError
 
-    chosen = [m.strip() for m in modes.split(",") if m.strip()]
-    unknown = [m for m in chosen if m not in ALL_MODES]
-    if unknown:
-        _fail(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(ALL_MODES)}", 2)
+    chosen = _choices(modes, ALL_MODES, "mode(s)")
     cutoffs = sorted({int(k) for k in ks.split(",")})
     try:
         backend = HttpBackend(url, api_key) if url else LocalBackend(index_dir)
@@ -160,9 +178,7 @@ def evaluate_command(
     typer.echo(markdown_tables(result, cutoffs))
     for error in result.errors:
         typer.echo(f"data error: {error}", err=True)
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"runs": result.runs}, ensure_ascii=False, indent=2))
+    _write(json_out, json.dumps({"runs": result.runs}, ensure_ascii=False, indent=2))
     if report:
         write_report(result, cutoffs, report)
 
@@ -179,18 +195,12 @@ def bench(
     """Speed and scale on this machine, with baselines measured in the same run."""
     from eval.bench import SECTIONS, markdown, run_bench
 
-    chosen = [s.strip() for s in only.split(",") if s.strip()]
-    if unknown := [s for s in chosen if s not in SECTIONS]:
-        _fail(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}", 2)
+    chosen = _choices(only, SECTIONS, "section(s)")
     results = run_bench(index_dir, chosen, [int(s) for s in sizes.split(",")], http_seconds)
     report = markdown(results)
     typer.echo(report)
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(results, ensure_ascii=False, indent=2))
-    if markdown_out:
-        markdown_out.parent.mkdir(parents=True, exist_ok=True)
-        markdown_out.write_text(report)
+    _write(json_out, json.dumps(results, ensure_ascii=False, indent=2))
+    _write(markdown_out, report)
 
 
 @model_app.command("info")
@@ -203,7 +213,7 @@ def model_info(model: Optional[str] = ModelOption, backend: Optional[str] = Back
 
     spec = resolve_spec(model)
     try:
-        encoder = Encoder(spec, backend, progress=sys.stderr.isatty())
+        encoder = Encoder(spec, _backend(backend).name, progress=sys.stderr.isatty())
     except BundledModelError as exc:
         _fail(str(exc), 3)
     info = {"spec": spec.name, "backend": encoder.backend, "backend_reason": encoder.backend_reason,
@@ -219,13 +229,13 @@ def model_info(model: Optional[str] = ModelOption, backend: Optional[str] = Back
 @model_app.command("prepare")
 def model_prepare(model: Optional[str] = ModelOption, backend: Optional[str] = BackendOption) -> None:
     """Convert the bundled model (and export it for the backend) into the cache now; later runs reuse it."""
-    from indexer.backends import choose_backend, exported_model
+    from indexer.backends import exported_model
     from indexer.e5s1 import BundledModelError
     from indexer.models import model_location, resolve_spec
 
     try:
         progress = sys.stderr.isatty()
-        typer.echo(exported_model(model_location(resolve_spec(model), progress=progress), choose_backend(backend).name, progress))
+        typer.echo(exported_model(model_location(resolve_spec(model), progress=progress), _backend(backend).name, progress))
     except BundledModelError as exc:
         _fail(str(exc), 3)
 

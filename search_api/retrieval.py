@@ -3,10 +3,10 @@
 The API, the CLI and the evaluation all go through ``Searcher.search`` so that what evaluators
 measure is what users get.
 
-Hybrid fusion is a weighted blend of normalized scores: each mode's top ``CANDIDATES`` scores are
-min-max scaled to 0..1 within the query (so BM25 and cosine, which live on unrelated scales,
-become comparable), a passage a mode did not return gets 0 from it, and the two are averaged with
-equal weights (0.5 each). On the dev sets this beat reciprocal rank fusion (k=60): RRF lets a
+Hybrid fusion is a weighted blend of normalized scores: the union of each mode's top
+``CANDIDATES`` is scored in both modes (``_score_union``), each mode's scores are min-max scaled
+to 0..1 within the query (so BM25 and cosine, which live on unrelated scales, become comparable),
+and the two are averaged with equal weights (0.5 each). On the dev sets this beat reciprocal rank fusion (k=60): RRF lets a
 passage ranked 10th by both modes outrank one that a single mode puts first by a wide margin, and
 such single-mode wins are common for exact figures (lexical) and paraphrases (dense). See
 ``eval/README.md`` for the figures.
@@ -46,7 +46,7 @@ SHORT_NUMBER = re.compile(r"第\s*(\d{1,5})\s*号")
 # because work reports and reply letters review the previous year. Words such as 现在/目前/最新
 # ask for the newest statement on a topic.
 QUERY_YEAR = re.compile(r"((?:19|20)\d{2})(?=\s*(?:年|到|至|—|-|－))")
-RECENCY_WORDS = re.compile(r"现在|目前|最新|最近|当前|如今|眼下|近期|截至目前")
+RECENCY_WORDS = re.compile(r"现在|目前|最新|最近|当前|如今|眼下|近期")
 SIGNAL_WEIGHTS = {"year": 0.1, "recency": 0.3}
 SIGNAL_DEPTH = 30  # how many fused candidates the signals reorder
 
@@ -115,13 +115,13 @@ def identifiers(query: str) -> list[str]:
 class Searcher:
     """Answers search requests on the live index of ``index_dir``, following swaps as they happen."""
 
-    def __init__(self, index_dir: Path, encoder: Encoder | None = None, backend: str | None = None) -> None:
+    def __init__(self, index_dir: Path, encoder: Encoder | None = None) -> None:
         self.index_dir = Path(index_dir)
         self._swap_lock = threading.Lock()
         self._pointer = ""
         self._reader = self._load()
         # queries run on the backend that built the index, where installed (see indexer.backends)
-        self.encoder = encoder or Encoder(self._spec(self._reader), backend or self._reader.manifest.backend, progress=False)
+        self.encoder = encoder or Encoder(self._spec(self._reader), self._reader.manifest.backend, progress=False)
         self._reader.check_model(self.encoder.spec.name)
         words("预热")  # load jieba's dictionary now rather than during the first request
 
