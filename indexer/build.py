@@ -18,12 +18,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from indexer.chunking import Chunk, ChunkerSettings, chunk_document
+from indexer.chunking import Chunk, ChunkerSettings, chunk_document, sentence_units
 from indexer.lexical import fts_text
 from indexer.metadata import document_metadata
 from indexer.models import ModelSpec
 from indexer.sources import Document, SourceError, discover, load_manifest, read_file
-from indexer.store import FORMAT_VERSION, GenerationWriter, IndexReader, IndexStoreError, Manifest, faiss_description, live_generation, remove_abandoned, writer_lock
+from indexer.store import FORMAT_VERSION, GenerationWriter, IndexFormatError, IndexReader, IndexStoreError, Manifest, faiss_description, live_generation, remove_abandoned, writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class Summary:
     skipped: list[dict] = field(default_factory=list)
     chunks: int = 0
     embedded_chunks: int = 0
+    embedded_sentences: int = 0
     seconds: float = 0.0
     timings: dict = field(default_factory=lambda: {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0})
 
@@ -156,7 +157,11 @@ def build_index(
 def _open_previous(index_dir: Path, spec: ModelSpec, rebuild: bool) -> IndexReader | None:
     if rebuild or live_generation(index_dir) is None:
         return None
-    old = IndexReader.open(index_dir)
+    try:
+        old = IndexReader.open(index_dir)
+    except IndexFormatError as exc:
+        log.warning("rebuilding the whole index: %s", exc)
+        return None
     if old.manifest.model != spec.to_dict():
         raise IndexStoreError(
             f"the index in {index_dir} was built with model {old.manifest.model['name']!r} "
@@ -190,23 +195,31 @@ def _write_generation(index_dir, old, keep, pending, spec, settings, encoder_fac
         summary.timings["chunk"] = time.perf_counter() - clock
 
         texts = [embed_context(item.metadata, chunk.section) + chunk.text for item in pending for chunk in item.chunks]
+        units = [[(chunk.start + a, chunk.start + b) for a, b in sentence_units(chunk.text)] for item in pending for chunk in item.chunks]
+        doc_texts = [item.doc.text for item in pending for _ in item.chunks]
+        unit_texts = [doc_text[a:b] for doc_text, spans in zip(doc_texts, units) for a, b in spans]
         clock = time.perf_counter()
-        vectors = encoder.encode_passages(texts, batch_size=batch_size, progress=progress) if texts else []
+        everything = texts + unit_texts
+        vectors = encoder.encode_passages(everything, batch_size=batch_size, progress=progress) if everything else []
         summary.timings["embed"] = time.perf_counter() - clock
-        summary.embedded_chunks = len(texts)
+        summary.embedded_chunks, summary.embedded_sentences = len(texts), len(unit_texts)
 
         clock = time.perf_counter()
         next_chunk = (old.max_chunk_id() if old else 0) + 1
-        row = 0
+        row, unit_row = 0, len(texts)
         for item in pending:
             writer.add_document(item.doc_id, item.doc.key, item.doc.source, item.fingerprint, item.doc.text, item.metadata)
             context_words = fts_text(embed_context(item.metadata, ""))
             for chunk in item.chunks:
+                spans = units[row]
+                sentences = [(a, b, vectors[unit_row + n]) for n, (a, b) in enumerate(spans)]
                 writer.add_chunk(next_chunk, item.doc_id, chunk, vectors[row], fts_text(chunk.text),
-                                 context_words + " " + fts_text(chunk.section))
+                                 context_words + " " + fts_text(chunk.section), sentences)
                 next_chunk += 1
                 row += 1
+                unit_row += len(spans)
         summary.chunks += row
+        sentences = writer.count_sentences()
         writer.commit(Manifest(
             format_version=FORMAT_VERSION,
             model=spec.to_dict(),
@@ -217,7 +230,8 @@ def _write_generation(index_dir, old, keep, pending, spec, settings, encoder_fac
             built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             documents=len(keep) + len(pending),
             chunks=summary.chunks,
-            faiss=faiss_description(summary.chunks),
+            sentences=sentences,
+            faiss={"passages": faiss_description(summary.chunks), "sentences": faiss_description(sentences)},
         ))
         summary.timings["write"] += time.perf_counter() - clock
     except BaseException:

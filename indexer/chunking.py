@@ -5,6 +5,9 @@ The genre has a strong structure: numbered headings (``一、`` ``（一）`` ``
 follow that structure: a heading always starts a new passage, whole sentences are packed up to a
 target size, and one sentence overlaps between neighbours in a section. Offsets are recorded as
 the passage is cut, never found again by searching, so ``text == doc_text[start:end]`` holds.
+
+A passage's sentences are also embedded one by one (``sentence_units``): a query usually asks
+about one item of a passage that lists several, and a whole-passage vector blurs that item.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ ITEM_KINDS = {"arabic", "paren_arabic"}
 SENTENCE_END = set("。！？；!?;")
 OPENING = {"“": "”", "‘": "’", "「": "」", "『": "』", "《": "》", "（": "）", "(": ")", "【": "】", "〔": "〕", "[": "]"}
 MAX_HEADING_CHARS = 30
+MIN_UNIT_CHARS = 24  # shorter sentences (headings, 一是… leads) join the next one before embedding
 COMMITMENT_HEADING = re.compile(r"下一步|下一阶段|下步|今后|工作安排|工作计划|工作打算|重点工作|工作任务|主要任务|重点任务|主要目标|目标任务|发展目标|工作思路|总体要求")
 COMMITMENT_LEAD = re.compile(r"^(?:下一步|下一阶段|下步|今后|今后一个时期|明年|新的一年)[，,：:]?")
 FUTURE_ACTION = re.compile(
@@ -138,6 +142,19 @@ def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     if text[begin:end].strip():
         spans.append(_trim(text, begin, end))
     return spans
+
+
+def sentence_units(passage: str) -> list[tuple[int, int]]:
+    """Spans of ``passage`` embedded on their own, besides the whole passage: its sentences, a
+    short one joined to the sentence after it. Empty for a passage of one unit, whose own vector
+    already is that unit's."""
+    units: list[tuple[int, int]] = []
+    for start, end in split_sentences(passage, 0, len(passage)):
+        if units and units[-1][1] - units[-1][0] < MIN_UNIT_CHARS:
+            units[-1] = (units[-1][0], end)
+        else:
+            units.append((start, end))
+    return units if len(units) > 1 else []
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

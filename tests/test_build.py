@@ -11,10 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from indexer.build import build_index
-from indexer.store import CURRENT, IndexReader, IndexStoreError, live_generation, writer_lock
+from indexer.store import CURRENT, SENTENCE_SHARE, IndexReader, IndexStoreError, live_generation, writer_lock
 from tests.conftest import FORMATS, ROOT
 
 
@@ -43,10 +44,13 @@ def test_incremental_runs(tmp_path, small_corpus, spec, encoder):
     index_dir = tmp_path / "index"
     first, embedded = _run([small_corpus], index_dir, spec, encoder)
     assert (first.added, first.updated, first.removed) == (3, 0, 0)
-    assert embedded == first.chunks > 0
+    assert first.embedded_chunks == first.chunks > 0 and first.embedded_sentences > first.chunks
+    assert embedded == first.chunks + first.embedded_sentences
+    sentences_before = _sentence_rows(IndexReader.open(index_dir))
 
     again, embedded = _run([small_corpus], index_dir, spec, encoder)
     assert (again.added, again.updated, again.unchanged, embedded) == (0, 0, 3, 0)
+    assert _sentence_rows(IndexReader.open(index_dir)) == sentences_before  # copied with their vectors
 
     changed = small_corpus / "reply-2022-0017-elderly-meal.txt"
     changed.write_text(changed.read_text(encoding="utf-8") + "\n五是新增一条工作安排。", encoding="utf-8")
@@ -55,7 +59,8 @@ def test_incremental_runs(tmp_path, small_corpus, spec, encoder):
     chunks_of_changed = len(chunk_ids := before.document_passages(doc_id))
     update, embedded = _run([small_corpus], index_dir, spec, encoder)
     assert (update.added, update.updated, update.unchanged) == (0, 1, 2)
-    assert embedded == update.chunks - (first.chunks - chunks_of_changed)
+    assert update.embedded_chunks == update.chunks - (first.chunks - chunks_of_changed)
+    assert embedded == update.embedded_chunks + update.embedded_sentences
     after = IndexReader.open(index_dir)
     untouched = [d for d in after.all_documents() if d["source"] != changed.name]
     assert all(d["doc_id"] in {x["doc_id"] for x in before.all_documents()} for d in untouched)
@@ -67,7 +72,61 @@ def test_incremental_runs(tmp_path, small_corpus, spec, encoder):
     assert len(IndexReader.open(index_dir).all_documents()) == 2
 
     forced, embedded = _run([small_corpus], index_dir, spec, encoder, rebuild=True)
-    assert forced.added == 2 and embedded == forced.chunks
+    assert forced.added == 2 and embedded == forced.chunks + forced.embedded_sentences
+
+
+def _sentence_rows(reader: IndexReader) -> list[tuple]:
+    return [tuple(r) for r in reader.connection().execute("SELECT * FROM sentences ORDER BY sentence_id")]
+
+
+def test_sentence_units_are_stored_within_their_passages(replies_index, encoder):
+    reader = IndexReader.open(replies_index)
+    texts = {d["doc_id"]: d["text"] for d in reader.all_documents()}
+    rows = reader.connection().execute(
+        "SELECT s.sentence_id, s.start, s.end, s.vector, c.chunk_id, c.start AS c_start, c.end AS c_end, c.doc_id"
+        " FROM sentences s JOIN chunks c USING (chunk_id) ORDER BY s.sentence_id").fetchall()
+    assert len(rows) == reader.sentence_faiss.ntotal == reader.manifest.sentences == reader.stats()["sentences"] > reader.faiss.ntotal
+    assert all(r["c_start"] <= r["start"] < r["end"] <= r["c_end"] for r in rows)
+    # a stored vector is the embedding of exactly that slice of the document
+    sample = rows[:: max(1, len(rows) // 5)]
+    stored = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in sample])
+    fresh = encoder.encode_passages([texts[r["doc_id"]][r["start"] : r["end"]] for r in sample])
+    assert np.allclose((stored * fresh).sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_dense_score_blends_the_passage_and_its_best_sentence(replies_index, encoder):
+    reader = IndexReader.open(replies_index)
+    chunk_id, start, end = reader.connection().execute(
+        "SELECT chunk_id, start, end FROM sentences WHERE chunk_id IN"
+        " (SELECT chunk_id FROM sentences GROUP BY chunk_id HAVING count(*) >= 3) ORDER BY sentence_id LIMIT 1 OFFSET 1"
+    ).fetchone()
+    passage = reader.passages([chunk_id])[chunk_id]
+    doc_text = reader.document(passage["doc_id"])["text"]
+    units = [doc_text[a:b] for a, b in reader.connection().execute("SELECT start, end FROM sentences WHERE chunk_id = ?", [chunk_id])]
+    query = encoder.encode_query(doc_text[start:end])
+    own = float(reader.all_vectors()[_row_of(reader, chunk_id)] @ query)
+    best = float(max(encoder.encode_passages(units) @ query))
+    expected = (1 - SENTENCE_SHARE) * own + SENTENCE_SHARE * best
+    assert reader.dense_scores(query, [chunk_id])[chunk_id] == pytest.approx(expected, abs=2e-3)
+    # asked with one of its sentences, the passage comes first, found through that sentence
+    assert reader.dense(query, 5)[0][0] == chunk_id
+
+
+def _row_of(reader: IndexReader, chunk_id: int) -> int:
+    ids = [r[0] for r in reader.connection().execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")]
+    return ids.index(chunk_id)
+
+
+def test_index_of_an_older_format_is_rebuilt(tmp_path, small_corpus, spec, encoder):
+    index_dir = tmp_path / "index"
+    _run([small_corpus], index_dir, spec, encoder)
+    manifest = live_generation(index_dir) / "manifest.json"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace('"format_version": 2', '"format_version": 1'), encoding="utf-8")
+    with pytest.raises(IndexStoreError, match="format version 1"):
+        IndexReader.open(index_dir)
+    summary, embedded = _run([small_corpus], index_dir, spec, encoder)
+    assert summary.added == 3 and embedded == summary.chunks + summary.embedded_sentences
+    assert IndexReader.open(index_dir).manifest.format_version == 2
 
 
 def test_index_contents_and_pdf_docx(tmp_path, spec, encoder):

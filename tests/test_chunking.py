@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from indexer.chunking import ChunkerSettings, chunk_document, split_sentences
+from indexer.chunking import MIN_UNIT_CHARS, ChunkerSettings, chunk_document, sentence_units, split_sentences
 from indexer.normalize import canonical_text
 from indexer.sources import read_file
 from tests.conftest import CORPUS, REPLIES, SEED
@@ -88,3 +88,22 @@ def test_pdf_pages_on_chunks():
     chunks = chunk_document(doc.text, ChunkerSettings(), pages=doc.pages)
     assert chunks[0].page == 1 and chunks[-1].end_page == doc.pages[-1][1] > 1
     assert all(c.page <= c.end_page for c in chunks)
+
+
+def test_sentence_units_cover_the_passage_in_order():
+    passage = "一、工作进展\n一是加快建设。2023年新建盲道86公里，改造缘石坡道2300余处。二是完善制度。出台管理办法，明确各方责任，建立长效机制。"
+    units = sentence_units(passage)
+    assert [passage[a:b] for a, b in units] == [
+        "一、工作进展\n一是加快建设。2023年新建盲道86公里，改造缘石坡道2300余处。",
+        "二是完善制度。出台管理办法，明确各方责任，建立长效机制。",
+    ]
+    assert sentence_units("只有一句话，没有第二句。") == []
+
+
+def test_sentence_units_on_whole_corpus():
+    for _, text in _all_documents():
+        for chunk in chunk_document(text, ChunkerSettings()):
+            units = sentence_units(chunk.text)
+            assert all(0 <= a < b <= len(chunk.text) for a, b in units)
+            assert all(b1 <= a2 for (_, b1), (a2, _) in zip(units, units[1:]))
+            assert all(b - a >= MIN_UNIT_CHARS for a, b in units[:-1])
