@@ -131,7 +131,8 @@ def bench_indexing(paths: list[Path] | None = None) -> dict:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     seconds = summary["seconds"]
     return {
-        "documents": summary["documents"], "passages": summary["chunks"], "seconds": seconds,
+        "documents": summary["documents"], "passages": summary["chunks"], "sentence_units": summary["embedded_sentences"],
+        "seconds": seconds,
         "documents_per_s": round(summary["documents"] / seconds, 2), "passages_per_s": round(summary["chunks"] / seconds, 2),
         "timings_s": summary["timings"], "embed_share": round(summary["timings"]["embed"] / seconds, 3),
         "peak_rss_mb": summary["peak_rss_mb"], "backend": summary["backend"],
@@ -259,7 +260,7 @@ def markdown(results: dict) -> str:
                   for r in results["encoders"]["encoders"]]
     if "indexing" in results:
         i = results["indexing"]
-        lines += ["", "## Indexing the bundled corpus", "", f"{i['documents']} documents, {i['passages']} passages in {i['seconds']} s "
+        lines += ["", "## Indexing the bundled corpus", "", f"{i['documents']} documents, {i['passages']} passages (and {i['sentence_units']} sentence units) in {i['seconds']} s "
                   f"({i['documents_per_s']} documents/s, {i['passages_per_s']} passages/s) on {i['backend']}; "
                   f"parse/chunk/embed/write {i['timings_s']}; embedding is {i['embed_share']:.0%} of the time; peak RSS {i['peak_rss_mb']} MB."]
     if "queries" in results:

@@ -89,11 +89,11 @@ def index(
     data = summary.to_dict()
     if as_json:
         typer.echo(json.dumps({k: data[k] for k in ("added", "updated", "removed", "unchanged", "skipped", "chunks", "seconds")}
-                              | {"embedded_chunks": data["embedded_chunks"], "chunks_per_second": data["chunks_per_second"]},
+                              | {k: data[k] for k in ("embedded_chunks", "embedded_sentences", "chunks_per_second", "timings")},
                               ensure_ascii=False))
         return
     typer.echo(f"added {summary.added}, updated {summary.updated}, removed {summary.removed}, unchanged {summary.unchanged} documents; "
-               f"{summary.chunks} passages ({summary.embedded_chunks} embedded) in {summary.seconds:.1f} s "
+               f"{summary.chunks} passages ({summary.embedded_chunks} embedded, with {summary.embedded_sentences} sentence units) in {summary.seconds:.1f} s "
                f"({summary.chunks_per_second:.1f} passages/s)")
     for skipped in summary.skipped:
         typer.echo(f"skipped {skipped['path']}: {skipped['reason']}")

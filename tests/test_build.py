@@ -207,4 +207,6 @@ def test_cli_json_summary(tmp_path, small_corpus):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["added"] == 3 and summary["chunks"] > 0 and summary["seconds"] > 0
+    assert summary["embedded_sentences"] > summary["embedded_chunks"] == summary["chunks"]
+    assert set(summary["timings"]) == {"parse", "chunk", "embed", "write"}
     assert summary["skipped"][0]["path"].endswith("broken.pdf") and summary["skipped"][0]["reason"]
