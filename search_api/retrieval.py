@@ -225,9 +225,9 @@ class Searcher:
         allowed_set = set(allowed) if allowed is not None else None
         if allowed_set is not None:
             scores = {chunk_id: score for chunk_id, score in scores.items() if chunk_id in allowed_set}
+        top = max(scores.values(), default=1.0)  # the best match before any bonus, so each number counts the same
         for identifier in identifiers(query).values():
             hits = set(reader.chunks_of_documents_matching(identifier)) | set(reader.chunks_containing(identifier))
-            top = max(scores.values(), default=1.0)
             for chunk_id in hits:
                 if allowed_set is None or chunk_id in allowed_set:
                     scores[chunk_id] = scores.get(chunk_id, 0.0) + IDENTIFIER_BONUS * top

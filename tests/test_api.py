@@ -161,3 +161,24 @@ def test_cli_query_json_has_the_api_shape(replies_index):
     bad = subprocess.run([sys.executable, "-m", "policy_search.cli", "query", " ", "--index", str(replies_index)],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "不能为空" in bad.stderr
+
+
+def test_a_document_number_picks_the_document_and_leaves_the_rest_to_pick_the_passage(client, searcher):
+    from search_api.retrieval import content_query
+
+    reader = searcher.reader
+    assert content_query(reader, "津民函〔2024〕142号 补贴核销率") == "补贴核销率"
+    assert content_query(reader, "津民函〔2099〕1号 补贴核销率") == "津民函〔2099〕1号 补贴核销率"  # names no indexed document
+    assert content_query(reader, "津民函〔2024〕142号") == "津民函〔2024〕142号"  # nothing else to search with
+    for mode in ("hybrid", "lexical"):
+        results = client.get("/search", params={"q": "津民函〔2024〕142号 补贴核销率", "k": 3, "mode": mode}).json()["results"]
+        assert {r["doc_number"] for r in results} == {"津民函〔2024〕142号"}, mode
+        assert "核销率" in results[0]["text"], mode
+
+
+def test_a_named_year_favours_passages_about_that_year(client):
+    results = client.get("/search", params={"q": "2023年新增托位多少个", "k": 5}).json()["results"]
+    from indexer.years import years_spoken_of
+
+    top = results[0]
+    assert 2023 in years_spoken_of(top["text"], top["section"], top["year"]) and top["ranks"]["year"]["score"] > 0
