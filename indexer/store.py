@@ -371,16 +371,25 @@ class IndexReader:
         if not chunk_ids:
             return {}
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        ids = np.asarray(chunk_ids, dtype=np.int64)
-        own = dict(zip(chunk_ids, self.faiss.reconstruct_batch(ids) @ query))
-        marks = ",".join("?" * len(chunk_ids))
-        units = self.connection().execute(f"SELECT sentence_id, chunk_id FROM sentences WHERE chunk_id IN ({marks})", chunk_ids).fetchall()
-        best: dict[int, float] = {}
-        if units:
-            unit_scores = self.sentence_faiss.reconstruct_batch(np.asarray([u[0] for u in units], dtype=np.int64)) @ query
-            for (_, chunk_id), score in zip(units, unit_scores):
-                best[chunk_id] = max(score, best.get(chunk_id, score))
+        own = dict(zip(chunk_ids, self.faiss.reconstruct_batch(np.asarray(chunk_ids, dtype=np.int64)) @ query))
+        best = {chunk_id: score for chunk_id, (_, _, score) in self.best_sentences(query, chunk_ids).items()}
         return {i: float((1 - SENTENCE_SHARE) * own[i] + SENTENCE_SHARE * best.get(i, own[i])) for i in chunk_ids}
+
+    def best_sentences(self, vector: np.ndarray, chunk_ids: list[int]) -> dict[int, tuple[int, int, float]]:
+        """For each given chunk with sentence units: (start, end, cosine) of the unit nearest the query."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        units = self.connection().execute(
+            f"SELECT sentence_id, chunk_id, start, end FROM sentences WHERE chunk_id IN ({marks})", chunk_ids).fetchall()
+        best: dict[int, tuple[int, int, float]] = {}
+        if units:
+            query = np.asarray(vector, dtype=np.float32).reshape(-1)
+            scores = self.sentence_faiss.reconstruct_batch(np.asarray([u[0] for u in units], dtype=np.int64)) @ query
+            for (_, chunk_id, start, end), score in zip(units, scores):
+                if chunk_id not in best or score > best[chunk_id][2]:
+                    best[chunk_id] = (start, end, float(score))
+        return best
 
     def lexical(self, fts_query: str, limit: int | None = None, weights: tuple[float, float] = (1.0, 0.5)) -> dict[int, float]:
         """BM25 of passages matching the FTS5 query (body, then title/headings at ``weights``).

@@ -194,7 +194,13 @@ class Searcher:
             fused = self._apply_signals(request.query, fused, passages)
         results = self._select(fused, passages, request)
         terms = [t for t in query_words if len(t) > 1 or t.isdigit()]
-        payload = [self._result(passages[c.chunk_id], c, terms) for c in results]
+        sentences: dict[int, tuple[int, int]] = {}
+        if request.mode != "lexical":
+            nearest = reader.best_sentences(vector, [c.chunk_id for c in results])
+            for c in results:
+                passage = passages[c.chunk_id]  # a passage of one sentence is its own nearest sentence
+                sentences[c.chunk_id] = nearest[c.chunk_id][:2] if c.chunk_id in nearest else (passage["start"], passage["end"])
+        payload = [self._result(passages[c.chunk_id], c, terms, sentences.get(c.chunk_id)) for c in results]
         response = {
             "query": request.query,
             "mode": request.mode,
@@ -311,7 +317,8 @@ class Searcher:
         return chosen
 
     @staticmethod
-    def _result(passage: dict, candidate: Candidate, terms: list[str]) -> dict:
+    def _result(passage: dict, candidate: Candidate, terms: list[str], sentence: tuple[int, int] | None = None) -> dict:
+        """A result as the API returns it; ``sentence`` is the document span of its sentence nearest the query."""
         return {
             **{key: passage[key] for key in (
                 "chunk_id", "doc_id", "title", "doc_type", "issuer", "date", "year", "doc_number",
@@ -321,6 +328,10 @@ class Searcher:
             "score": round(candidate.score, 6),
             "ranks": candidate.ranks,
             "citation": citation(passage),
+            "best_sentence": None if sentence is None else {
+                "start": sentence[0], "end": sentence[1],
+                "text": passage["text"][sentence[0] - passage["start"] : sentence[1] - passage["start"]],
+            },
         }
 
     # --- documents and passages for the views ---------------------------------------------------

@@ -31,6 +31,12 @@ class ModeRank(BaseModel):
     score: float
 
 
+class Sentence(BaseModel):
+    start: int = Field(description="文档规范文本中的起始字符位置 / start offset in the document's canonical text")
+    end: int
+    text: str = Field(description="原文句子，等于 document.text[start:end] / exact source span")
+
+
 class DocumentFields(BaseModel):
     """What a passage and its document both say about the document."""
 
@@ -59,6 +65,8 @@ class Passage(DocumentFields):
     score: float
     ranks: dict[str, ModeRank]
     citation: str = Field(examples=["《关于大力发展高端科技应用促进经济社会发展的提案的答复》（天津市人民政府，2023年）二、天津经开区有关情况"])
+    best_sentence: Optional[Sentence] = Field(
+        None, description="段落中与查询最接近的句子（词法检索时为空） / the passage's sentence nearest the query (none in lexical mode)")
 
 
 class SearchResponse(BaseModel):

@@ -40,6 +40,29 @@ def test_every_text_is_the_document_slice(client, mode):
         doc = documents.setdefault(hit["doc_id"], _document(client, hit["doc_id"]))
         assert doc["text"][hit["start"] : hit["end"]] == hit["text"]
         assert any(p["chunk_id"] == hit["chunk_id"] for p in doc["passages"])
+        sentence = hit["best_sentence"]
+        if mode == "lexical":
+            assert sentence is None
+        else:
+            assert hit["start"] <= sentence["start"] < sentence["end"] <= hit["end"]
+            assert doc["text"][sentence["start"] : sentence["end"]] == sentence["text"]
+
+
+def test_best_sentence_is_the_one_asked_about(client):
+    """Asked with one sentence of a multi-sentence passage, the result names that sentence."""
+    body = client.get("/search", params={"q": "加装电梯补贴", "k": 10}).json()
+    passage = next(r for r in body["results"] if r["best_sentence"]["text"] != r["text"])
+    doc_text = _document(client, passage["doc_id"])["text"]
+    others = [s for s in _sentences(doc_text[passage["start"] : passage["end"]]) if s != passage["best_sentence"]["text"]]
+    asked = max(others, key=len)
+    hit = next(r for r in client.get("/search", params={"q": asked, "k": 10}).json()["results"] if r["chunk_id"] == passage["chunk_id"])
+    assert asked in hit["best_sentence"]["text"]
+
+
+def _sentences(text: str) -> list[str]:
+    from indexer.chunking import sentence_units
+
+    return [text[a:b] for a, b in sentence_units(text)]
 
 
 def test_post_matches_get(client):

@@ -54,6 +54,12 @@ def test_search_copy_and_document_view(browser, server_url, tmp_path, width, hei
     page.wait_for_function("document.querySelector('#results .copy-citation').textContent === '已复制'")
     assert page.evaluate("navigator.clipboard.readText()") == citation
 
+    # the passage's sentence nearest the query, quoted with its citation
+    first.locator(".copy-sentence").click()
+    page.wait_for_function("document.querySelector('#results .copy-sentence').textContent === '已复制'")
+    quoted = page.evaluate("navigator.clipboard.readText()")
+    assert quoted.startswith("“") and "在港上市企业共20" in quoted and quoted.endswith("”（" + citation + "）")
+
     page.screenshot(path=str(tmp_path / f"results-{width}.png"), full_page=False)
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= width + 1  # nothing overflows sideways, also at phone width

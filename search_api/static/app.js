@@ -73,6 +73,13 @@ function render(response) {
     item.querySelector(".citation").textContent = hit.citation;
     item.querySelector(".copy-citation").addEventListener("click", (e) => copyText(hit.citation, e.target));
     item.querySelector(".copy-quote").addEventListener("click", (e) => copyText("“" + hit.text + "”（" + hit.citation + "）", e.target));
+    const sentence = hit.best_sentence;
+    if (sentence && sentence.text !== hit.text) {
+      const button = item.querySelector(".copy-sentence");
+      button.hidden = false;
+      button.title = sentence.text;
+      button.addEventListener("click", (e) => copyText("“" + sentence.text + "”（" + hit.citation + "）", e.target));
+    }
     item.querySelector(".open-doc").href = link;
     list.appendChild(item);
   }
