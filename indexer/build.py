@@ -195,9 +195,9 @@ def _write_generation(index_dir, old, keep, pending, spec, settings, encoder_fac
         summary.timings["chunk"] = time.perf_counter() - clock
 
         texts = [embed_context(item.metadata, chunk.section) + chunk.text for item in pending for chunk in item.chunks]
-        units = [[(chunk.start + a, chunk.start + b) for a, b in sentence_units(chunk.text)] for item in pending for chunk in item.chunks]
-        doc_texts = [item.doc.text for item in pending for _ in item.chunks]
-        unit_texts = [doc_text[a:b] for doc_text, spans in zip(doc_texts, units) for a, b in spans]
+        chunks = [chunk for item in pending for chunk in item.chunks]
+        units = [sentence_units(chunk.text) for chunk in chunks]  # spans within each chunk
+        unit_texts = [chunk.text[a:b] for chunk, spans in zip(chunks, units) for a, b in spans]
         clock = time.perf_counter()
         everything = texts + unit_texts
         vectors = encoder.encode_passages(everything, batch_size=batch_size, progress=progress) if everything else []
@@ -212,14 +212,14 @@ def _write_generation(index_dir, old, keep, pending, spec, settings, encoder_fac
             context_words = fts_text(embed_context(item.metadata, ""))
             for chunk in item.chunks:
                 spans = units[row]
-                sentences = [(a, b, vectors[unit_row + n]) for n, (a, b) in enumerate(spans)]
+                sentences = [(chunk.start + a, chunk.start + b, vectors[unit_row + n]) for n, (a, b) in enumerate(spans)]
                 writer.add_chunk(next_chunk, item.doc_id, chunk, vectors[row], fts_text(chunk.text),
                                  context_words + " " + fts_text(chunk.section), sentences)
                 next_chunk += 1
                 row += 1
                 unit_row += len(spans)
         summary.chunks += row
-        sentences = writer.count_sentences()
+        sentence_count = writer.count_sentences()
         writer.commit(Manifest(
             format_version=FORMAT_VERSION,
             model=spec.to_dict(),
@@ -230,8 +230,8 @@ def _write_generation(index_dir, old, keep, pending, spec, settings, encoder_fac
             built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             documents=len(keep) + len(pending),
             chunks=summary.chunks,
-            sentences=sentences,
-            faiss={"passages": faiss_description(summary.chunks), "sentences": faiss_description(sentences)},
+            sentences=sentence_count,
+            faiss={"passages": faiss_description(summary.chunks), "sentences": faiss_description(sentence_count)},
         ))
         summary.timings["write"] += time.perf_counter() - clock
     except BaseException:

@@ -116,16 +116,31 @@ def identifiers(query: str) -> dict[str, str]:
     return found
 
 
-def content_query(reader: IndexReader, query: str) -> str:
-    """The query without the document or proposal numbers that name indexed documents.
+@dataclass
+class NamedNumber:
+    """Where the index has a number a query names: the chunks of documents carrying it as their
+    own number, and the chunks whose text cites it."""
+
+    documents: set[int]
+    citing: set[int]
+
+
+def named_numbers(reader: IndexReader, query: str) -> dict[str, NamedNumber]:
+    """Each document or proposal number the query names (its span in the query), looked up once."""
+    return {span: NamedNumber(set(reader.chunks_of_documents_matching(identifier)), set(reader.chunks_containing(identifier)))
+            for span, identifier in identifiers(query).items()}
+
+
+def content_query(query: str, numbers: dict[str, NamedNumber]) -> str:
+    """The query without the numbers that name indexed documents.
 
     Such a number picks the document (lexical search puts its passages first); the rest of the
     query picks the passage, and the number's characters would only pull every search towards
     the letterhead that prints it.
     """
     rest = query
-    for span, identifier in identifiers(query).items():
-        if reader.chunks_of_documents_matching(identifier):
+    for span, number in numbers.items():
+        if number.documents:
             rest = rest.replace(span, " ")
     return rest.strip() or query
 
@@ -174,7 +189,8 @@ class Searcher:
         started = time.perf_counter()
         reader = self.reader
         allowed = self._allowed(reader, request)
-        content = content_query(reader, request.query)
+        numbers = named_numbers(reader, request.query)
+        content = content_query(request.query, numbers)
         match, query_words = fts_query(content)
         ranked: dict[str, list[tuple[int, float]]] = {}
         if request.mode in ("dense", "hybrid"):
@@ -183,7 +199,7 @@ class Searcher:
         if request.mode in ("lexical", "hybrid"):
             # hybrid needs every match's score; lexical alone only the top (unless filters thin it out)
             limit = CANDIDATES if request.mode == "lexical" and allowed is None else None
-            lexical_scores = self._lexical(reader, request.query, match, allowed, limit)
+            lexical_scores = self._lexical(reader, match, numbers, allowed, limit)
             ranked["lexical"] = sorted(lexical_scores.items(), key=lambda item: -item[1])[:CANDIDATES]
         if request.mode == "hybrid":
             ranked = self._score_union(reader, ranked, vector, lexical_scores)
@@ -224,7 +240,7 @@ class Searcher:
                                     request.commitments_only)
 
     @staticmethod
-    def _lexical(reader: IndexReader, query: str, match: str, allowed: list[int] | None,
+    def _lexical(reader: IndexReader, match: str, numbers: dict[str, NamedNumber], allowed: list[int] | None,
                  limit: int | None) -> dict[int, float]:
         """BM25 over jieba words; passages of a named document number are put first."""
         scores = reader.lexical(match, limit)
@@ -232,9 +248,8 @@ class Searcher:
         if allowed_set is not None:
             scores = {chunk_id: score for chunk_id, score in scores.items() if chunk_id in allowed_set}
         top = max(scores.values(), default=1.0)  # the best match before any bonus, so each number counts the same
-        for identifier in identifiers(query).values():
-            hits = set(reader.chunks_of_documents_matching(identifier)) | set(reader.chunks_containing(identifier))
-            for chunk_id in hits:
+        for number in numbers.values():
+            for chunk_id in number.documents | number.citing:
                 if allowed_set is None or chunk_id in allowed_set:
                     scores[chunk_id] = scores.get(chunk_id, 0.0) + IDENTIFIER_BONUS * top
         return scores

@@ -104,17 +104,12 @@ def test_dense_score_blends_the_passage_and_its_best_sentence(replies_index, enc
     doc_text = reader.document(passage["doc_id"])["text"]
     units = [doc_text[a:b] for a, b in reader.connection().execute("SELECT start, end FROM sentences WHERE chunk_id = ?", [chunk_id])]
     query = encoder.encode_query(doc_text[start:end])
-    own = float(reader.all_vectors()[_row_of(reader, chunk_id)] @ query)
+    own = float(reader.faiss.reconstruct(chunk_id) @ query)
     best = float(max(encoder.encode_passages(units) @ query))
     expected = (1 - SENTENCE_SHARE) * own + SENTENCE_SHARE * best
     assert reader.dense_scores(query, [chunk_id])[chunk_id] == pytest.approx(expected, abs=2e-3)
     # asked with one of its sentences, the passage comes first, found through that sentence
     assert reader.dense(query, 5)[0][0] == chunk_id
-
-
-def _row_of(reader: IndexReader, chunk_id: int) -> int:
-    ids = [r[0] for r in reader.connection().execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")]
-    return ids.index(chunk_id)
 
 
 def test_index_of_an_older_format_is_rebuilt(tmp_path, small_corpus, spec, encoder):
