@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.bundled_model import cache_root
 from indexer.lexical import words
+from indexer.model.bundled import cache_root
 
 
 @dataclass
@@ -38,7 +38,12 @@ def windows(documents: list[dict], size: int, overlap: int) -> list[Window]:
 
 
 def _passage(window: Window, texts: dict[int, str]) -> dict:
-    return {"doc_id": window.doc_id, "start": window.start, "end": window.end, "text": texts[window.doc_id][window.start : window.end]}
+    return {
+        "doc_id": window.doc_id,
+        "start": window.start,
+        "end": window.end,
+        "text": texts[window.doc_id][window.start : window.end],
+    }
 
 
 class BM25Baseline:
@@ -75,7 +80,12 @@ class NaiveDenseBaseline:
             self.vectors = np.load(cache)
         else:
             texts = [self.texts[w.doc_id][w.start : w.end] for w in self.windows]
-            self.vectors = np.asarray(self.model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=progress), dtype=np.float32)
+            self.vectors = np.asarray(
+                self.model.encode(
+                    texts, batch_size=32, normalize_embeddings=True, show_progress_bar=progress
+                ),
+                dtype=np.float32,
+            )
             cache.parent.mkdir(parents=True, exist_ok=True)
             np.save(cache, self.vectors)
 

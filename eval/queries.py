@@ -71,7 +71,7 @@ def load_query_set(path: Path, documents: DocumentIndex) -> QuerySet:
     """Read either format; lines whose gold cannot be located become data errors, not misses."""
     text = path.read_text(encoding="utf-8")
     stripped = text.lstrip()
-    if stripped.startswith("{") and '"relevant_docs"' in stripped[:2000] or path.suffix == ".json":
+    if (stripped.startswith("{") and '"relevant_docs"' in stripped[:2000]) or path.suffix == ".json":
         return _load_ir_evaluator_shape(path, json.loads(text))
     queries, errors = [], []
     for number, line in enumerate(text.splitlines(), 1):
@@ -86,7 +86,7 @@ def load_query_set(path: Path, documents: DocumentIndex) -> QuerySet:
             continue
         for item in relevant:
             gold, error = documents.locate(item.get("doc", ""), item.get("quote", ""))
-            if error:
+            if gold is None:
                 errors.append(f"{path.name}:{number} ({query.id}): {error}")
             else:
                 query.gold.append(gold)

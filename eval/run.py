@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from eval.metrics import summarize
 from eval.queries import DocumentIndex, Query, QuerySet, load_query_set, matches
+from search_api.request import MODES
 
-OUR_MODES = ["hybrid", "dense", "lexical"]
-BASELINES = ["baseline-bm25", "baseline-naive-dense"]
-ALL_MODES = OUR_MODES + BASELINES
+if TYPE_CHECKING:
+    from indexer.model.encoder import Encoder
+
+BASELINES = ("baseline-bm25", "baseline-naive-dense")
+ALL_MODES = (*MODES, *BASELINES)
 DEPTH = 10
 
 
@@ -26,9 +30,10 @@ class EvalResult:
     runs: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
+    ranking: dict | None = None  # the searcher's RankingConfig, so a run says what it measured
 
     def to_dict(self) -> dict:
-        return {"runs": self.runs, "errors": self.errors, "failures": self.failures}
+        return {"ranking": self.ranking, "runs": self.runs, "errors": self.errors, "failures": self.failures}
 
 
 class LocalBackend:
@@ -38,14 +43,16 @@ class LocalBackend:
         from search_api.retrieval import Searcher
 
         self.searcher = Searcher(index_dir)
-        self.documents = self.searcher.reader.all_documents()
-        self.fingerprint = self.searcher.reader.manifest.corpus_fingerprint
+        store = self.searcher.store
+        self.documents = [asdict(document) for document in store.all_documents()]
+        self.fingerprint = store.manifest.corpus_fingerprint
         self.encoder = self.searcher.encoder
+        self.ranking = self.searcher.config.to_dict()
 
     def search(self, query: str, mode: str, k: int) -> list[dict]:
-        from search_api.retrieval import SearchRequest
+        from search_api.request import SearchRequest
 
-        return self.searcher.search(SearchRequest(query, k=k, mode=mode))["results"]
+        return self.searcher.search(SearchRequest(query=query, k=k, mode=mode))["results"]
 
 
 class HttpBackend:
@@ -57,19 +64,22 @@ class HttpBackend:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60)
         listing = self.client.get("/documents").raise_for_status().json()
-        self.documents = [self.client.get(f"/documents/{d['doc_id']}").raise_for_status().json() for d in listing]
+        self.documents = [
+            self.client.get(f"/documents/{d['doc_id']}").raise_for_status().json() for d in listing
+        ]
         stats = self.client.get("/stats").raise_for_status().json()
         self.fingerprint = stats.get("corpus_fingerprint", "")
+        self.ranking = stats.get("ranking")
         self._model = stats["model"]
-        self._encoder = None
+        self._encoder: Encoder | None = None
 
     @property
-    def encoder(self):
+    def encoder(self) -> Encoder:
         if self._encoder is None:
-            from indexer.encoder import Encoder
-            from indexer.models import ModelSpec, Prompts
+            from indexer.model.encoder import Encoder
+            from indexer.model.specs import ModelSpec
 
-            self._encoder = Encoder(ModelSpec(self._model["name"], Prompts(**self._model["prompts"])), progress=False)
+            self._encoder = Encoder(ModelSpec.from_dict(self._model), progress=False)
         return self._encoder
 
     def search(self, query: str, mode: str, k: int) -> list[dict]:
@@ -89,8 +99,10 @@ def _score_query(query: Query, results: list[dict]) -> list[set[int]]:
     return [{i for i, gold in enumerate(query.gold) if matches(passage, gold)} for passage in results[:DEPTH]]
 
 
-def evaluate(query_files: list[Path], backend, modes: list[str], ks: list[int], progress: bool = False) -> EvalResult:
-    result = EvalResult()
+def evaluate(
+    query_files: list[Path], backend, modes: list[str], ks: list[int], progress: bool = False
+) -> EvalResult:
+    result = EvalResult(ranking=backend.ranking)
     documents = DocumentIndex(backend.documents)
     sets: list[QuerySet] = []
     for path in query_files:
@@ -99,25 +111,29 @@ def evaluate(query_files: list[Path], backend, modes: list[str], ks: list[int], 
         result.errors += query_set.errors
     searchers = {}
     for mode in modes:
-        if mode in OUR_MODES:
+        if mode in MODES:
             searchers[mode] = lambda q, mode=mode: backend.search(q, mode, DEPTH)
         else:
             baseline = _baseline(mode, backend, progress)
             searchers[mode] = lambda q, b=baseline: b.search(q, DEPTH)
     for query_set in sets:
         for mode, search in searchers.items():
-            scored = []
+            scored: list[dict[str, Any]] = []
             for query in query_set.queries:
                 started = time.perf_counter()
                 results = search(query.text)
                 latency = (time.perf_counter() - started) * 1000
                 hits = _score_query(query, results)
-                scored.append({"query": query, "hits": hits, "n_gold": len(query.gold), "latency_ms": latency})
+                scored.append(
+                    {"query": query, "hits": hits, "n_gold": len(query.gold), "latency_ms": latency}
+                )
                 if not any(hits):
                     result.failures.append(_failure(query_set.name, mode, query, results))
             run = {"queries": query_set.name, "mode": mode, **summarize(scored, ks)}
             kinds = sorted({s["query"].kind for s in scored})
-            run["by_kind"] = {kind: summarize([s for s in scored if s["query"].kind == kind], ks) for kind in kinds}
+            run["by_kind"] = {
+                kind: summarize([s for s in scored if s["query"].kind == kind], ks) for kind in kinds
+            }
             result.runs.append(run)
     return result
 
@@ -129,8 +145,19 @@ def _failure(set_name: str, mode: str, query: Query, results: list[dict]) -> dic
         "id": query.id,
         "kind": query.kind,
         "query": query.text,
-        "gold": [{"doc": g.doc_name, "quote": g.quote} if g.chunk_id is None else {"chunk_id": g.chunk_id} for g in query.gold],
-        "top3": [{"doc_id": r.get("doc_id"), "title": r.get("title"), "section": r.get("section"), "text": r.get("text", "")[:160]} for r in results[:3]],
+        "gold": [
+            {"doc": g.doc_name, "quote": g.quote} if g.chunk_id is None else {"chunk_id": g.chunk_id}
+            for g in query.gold
+        ],
+        "top3": [
+            {
+                "doc_id": r.get("doc_id"),
+                "title": r.get("title"),
+                "section": r.get("section"),
+                "text": r.get("text", "")[:160],
+            }
+            for r in results[:3]
+        ],
     }
 
 
@@ -148,17 +175,36 @@ def markdown_tables(result: EvalResult, ks: list[int]) -> str:
     lines: list[str] = []
     for set_name in dict.fromkeys(r["queries"] for r in result.runs):
         runs = [r for r in result.runs if r["queries"] == set_name]
-        lines += [f"### {set_name} (n={runs[0]['n']})", "", "| mode | " + " | ".join(columns) + " | p50 ms | p95 ms |",
-                  "|---" * (len(columns) + 3) + "|"]
+        lines += [
+            f"### {set_name} (n={runs[0]['n']})",
+            "",
+            "| mode | " + " | ".join(columns) + " | p50 ms | p95 ms |",
+            "|---" * (len(columns) + 3) + "|",
+        ]
         for run in runs:
-            lines.append(f"| {run['mode']} | " + " | ".join(_fmt(run.get(c)) for c in columns)
-                         + f" | {run['latency_ms']['p50']} | {run['latency_ms']['p95']} |")
+            lines.append(
+                f"| {run['mode']} | "
+                + " | ".join(_fmt(run.get(c)) for c in columns)
+                + f" | {run['latency_ms']['p50']} | {run['latency_ms']['p95']} |"
+            )
         kinds = sorted({k for r in runs for k in r["by_kind"]})
-        lines += ["", f"Recall@10 / MRR@10 by kind ({set_name})", "", "| kind | n | " + " | ".join(r["mode"] for r in runs) + " |",
-                  "|---" * (len(runs) + 2) + "|"]
+        lines += [
+            "",
+            f"Recall@10 / MRR@10 by kind ({set_name})",
+            "",
+            "| kind | n | " + " | ".join(r["mode"] for r in runs) + " |",
+            "|---" * (len(runs) + 2) + "|",
+        ]
         for kind in kinds:
-            cells = [f"{r['by_kind'][kind]['recall@10']:.2f} / {r['by_kind'][kind]['mrr@10']:.2f}" if kind in r["by_kind"] else "—" for r in runs]
-            lines.append(f"| {kind} | {runs[0]['by_kind'].get(kind, {}).get('n', 0)} | " + " | ".join(cells) + " |")
+            cells = [
+                f"{r['by_kind'][kind]['recall@10']:.2f} / {r['by_kind'][kind]['mrr@10']:.2f}"
+                if kind in r["by_kind"]
+                else "—"
+                for r in runs
+            ]
+            lines.append(
+                f"| {kind} | {runs[0]['by_kind'].get(kind, {}).get('n', 0)} | " + " | ".join(cells) + " |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -170,12 +216,30 @@ def write_report(result: EvalResult, ks: list[int], directory: Path) -> None:
     failures = [
         f"- **{f['queries']} {f['id']}** ({f['kind']}, {f['mode']}): {f['query']}\n"
         + "".join(f"  - gold: {g.get('doc', g.get('chunk_id'))}: {g.get('quote', '')}\n" for g in f["gold"])
-        + "".join(f"  - got #{i}: {t['title']} {t['section'] or ''}: {t['text'][:80]}\n" for i, t in enumerate(f["top3"], 1))
-        for f in result.failures if f["mode"] == "hybrid"
+        + "".join(
+            f"  - got #{i}: {t['title']} {t['section'] or ''}: {t['text'][:80]}\n"
+            for i, t in enumerate(f["top3"], 1)
+        )
+        for f in result.failures
+        if f["mode"] == "hybrid"
     ]
-    report = ["# Retrieval evaluation", "", markdown_tables(result, ks), "![Recall by mode](recall.png)", "",
-              "## Data errors", "", *(f"- {e}" for e in result.errors or ["none"]), "",
-              "## Hybrid misses (no gold passage in the top 10)", "", *(failures or ["none"])]
+    ranking = f"Ranking: `{json.dumps(result.ranking, ensure_ascii=False)}`" if result.ranking else ""
+    report = [
+        "# Retrieval evaluation",
+        "",
+        markdown_tables(result, ks),
+        ranking,
+        "",
+        "![Recall by mode](recall.png)",
+        "",
+        "## Data errors",
+        "",
+        *(f"- {e}" for e in result.errors or ["none"]),
+        "",
+        "## Hybrid misses (no gold passage in the top 10)",
+        "",
+        *(failures or ["none"]),
+    ]
     (directory / "report.md").write_text("\n".join(report) + "\n")
     plot(result, ks, directory / "recall.png")
 
@@ -200,7 +264,12 @@ def plot(result: EvalResult, ks: list[int], path: Path) -> None:
         kinds = sorted({k for r in runs for k in r["by_kind"]})
         width = 0.8 / max(len(runs), 1)
         for index, run in enumerate(runs):
-            ax.bar([i + index * width for i in range(len(kinds))], [run["by_kind"].get(k, {}).get("recall@10", 0) for k in kinds], width, label=run["mode"])
+            ax.bar(
+                [i + index * width for i in range(len(kinds))],
+                [run["by_kind"].get(k, {}).get("recall@10", 0) for k in kinds],
+                width,
+                label=run["mode"],
+            )
         ax.set(title=f"{set_name}: Recall@10 by kind", ylim=(0, 1.05))
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(kinds))], kinds, rotation=20)
         ax.grid(axis="y", alpha=0.3)

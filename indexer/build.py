@@ -3,7 +3,7 @@
 Documents are compared by a fingerprint of their canonical text, metadata, model and chunker
 settings. Unchanged documents are copied from the live index with their vectors; changed and new
 ones are chunked and embedded; documents whose source is gone are dropped. The new generation
-becomes live only when complete (see ``store``), so an interrupted run changes nothing.
+becomes live only when complete (see ``indexer.index``), so an interrupted run changes nothing.
 """
 
 from __future__ import annotations
@@ -13,17 +13,31 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from indexer.chunking import Chunk, ChunkerSettings, chunk_document, sentence_units
+from indexer.index import (
+    FORMAT_VERSION,
+    GenerationWriter,
+    IndexFormatError,
+    IndexReader,
+    IndexStoreError,
+    Manifest,
+    live_generation,
+    remove_abandoned,
+    writer_lock,
+)
+from indexer.index.vectors import faiss_description
 from indexer.lexical import fts_text
 from indexer.metadata import document_metadata
-from indexer.models import ModelSpec
+from indexer.model.specs import ModelSpec
+from indexer.rules import rules_fingerprint
 from indexer.sources import Document, SourceError, discover, load_manifest, read_file
-from indexer.store import FORMAT_VERSION, GenerationWriter, IndexFormatError, IndexReader, IndexStoreError, Manifest, faiss_description, live_generation, remove_abandoned, writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +83,17 @@ def embed_context(metadata: dict, section: str) -> str:
     return "".join(part + "\n" for part in (metadata.get("title", ""), section) if part)
 
 
+def _heading_context(title: str, path: list[str]) -> str:
+    """What the chunker counts before a passage's text: its title and heading path."""
+    return embed_context({"title": title}, " > ".join(path))
+
+
 def _fingerprint(doc: Document, metadata: dict, spec: ModelSpec, settings: ChunkerSettings) -> str:
-    payload = json.dumps([doc.content_hash, metadata, spec.to_dict(), settings.to_dict(), FORMAT_VERSION],
-                         ensure_ascii=False, sort_keys=True)
+    payload = json.dumps(
+        [doc.content_hash, metadata, spec.to_dict(), settings.to_dict(), FORMAT_VERSION, rules_fingerprint()],
+        ensure_ascii=False,
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -149,7 +171,9 @@ def build_index(
             summary.chunks = old.stats()["chunks"]
             summary.seconds = time.perf_counter() - started
             return summary
-        _write_generation(index_dir, old, keep, pending, spec, settings, encoder_factory, summary, progress, batch_size)
+        _write_generation(
+            index_dir, old, keep, pending, spec, settings, encoder_factory, summary, progress, batch_size
+        )
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -165,42 +189,59 @@ def _open_previous(index_dir: Path, spec: ModelSpec, rebuild: bool) -> IndexRead
     if old.manifest.model != spec.to_dict():
         raise IndexStoreError(
             f"the index in {index_dir} was built with model {old.manifest.model['name']!r} "
-            f"(prompts {old.manifest.model['prompts']}), not {spec.name!r} (prompts {spec.to_dict()['prompts']}); "
+            f"(prompts {old.manifest.model['prompts']}), "
+            f"not {spec.name!r} (prompts {spec.to_dict()['prompts']}); "
             "add --rebuild to re-embed everything with the new model"
         )
     return old
 
 
-def _write_generation(index_dir, old, keep, pending, spec, settings, encoder_factory, summary, progress, batch_size):
+def _write_generation(
+    index_dir, old, keep, pending, spec, settings, encoder_factory, summary, progress, batch_size
+):
     writer = GenerationWriter(index_dir)
     try:
         clock = time.perf_counter()
         for doc_id in keep:
             summary.chunks += writer.copy_document(old, doc_id)
-        encoder = encoder_factory() if pending else None
+        encoder: Any = encoder_factory() if pending else None  # None only when nothing is embedded
         dimension = encoder.dimension if encoder else old.manifest.dimension
         backend = encoder.backend if encoder else old.manifest.backend
-        settings = ChunkerSettings(settings.target_chars, encoder.max_tokens if encoder else settings.max_tokens,
-                                   settings.overlap_sentences)
+        settings = ChunkerSettings(
+            settings.target_chars,
+            encoder.max_tokens if encoder else settings.max_tokens,
+            settings.overlap_sentences,
+        )
         summary.timings["write"] += time.perf_counter() - clock
 
         clock = time.perf_counter()
         for item in pending:
             title = item.metadata.get("title", "")
             item.chunks = chunk_document(
-                item.doc.text, settings, count_tokens=encoder.count_tokens,
-                context=lambda path, title=title: embed_context({"title": title}, " > ".join(path)),
-                pages=item.doc.pages, styled_headings=item.doc.headings,
+                item.doc.text,
+                settings,
+                count_tokens=encoder.count_tokens,
+                context=partial(_heading_context, title),
+                pages=item.doc.pages,
+                styled_headings=item.doc.headings,
             )
         summary.timings["chunk"] = time.perf_counter() - clock
 
-        texts = [embed_context(item.metadata, chunk.section) + chunk.text for item in pending for chunk in item.chunks]
+        texts = [
+            embed_context(item.metadata, chunk.section) + chunk.text
+            for item in pending
+            for chunk in item.chunks
+        ]
         chunks = [chunk for item in pending for chunk in item.chunks]
         units = [sentence_units(chunk.text) for chunk in chunks]  # spans within each chunk
         unit_texts = [chunk.text[a:b] for chunk, spans in zip(chunks, units) for a, b in spans]
         clock = time.perf_counter()
         everything = texts + unit_texts
-        vectors = encoder.encode_passages(everything, batch_size=batch_size, progress=progress) if everything else []
+        vectors = (
+            encoder.encode_passages(everything, batch_size=batch_size, progress=progress)
+            if everything
+            else []
+        )
         summary.timings["embed"] = time.perf_counter() - clock
         summary.embedded_chunks, summary.embedded_sentences = len(texts), len(unit_texts)
 
@@ -208,37 +249,49 @@ def _write_generation(index_dir, old, keep, pending, spec, settings, encoder_fac
         next_chunk = (old.max_chunk_id() if old else 0) + 1
         row, unit_row = 0, len(texts)
         for item in pending:
-            writer.add_document(item.doc_id, item.doc.key, item.doc.source, item.fingerprint, item.doc.text, item.metadata)
+            writer.add_document(
+                item.doc_id, item.doc.key, item.doc.source, item.fingerprint, item.doc.text, item.metadata
+            )
             context_words = fts_text(embed_context(item.metadata, ""))
             for chunk in item.chunks:
                 spans = units[row]
-                sentences = [(chunk.start + a, chunk.start + b, vectors[unit_row + n]) for n, (a, b) in enumerate(spans)]
-                writer.add_chunk(next_chunk, item.doc_id, chunk, vectors[row], fts_text(chunk.text),
-                                 context_words + " " + fts_text(chunk.section), sentences)
+                sentences = [
+                    (chunk.start + a, chunk.start + b, vectors[unit_row + n])
+                    for n, (a, b) in enumerate(spans)
+                ]
+                writer.add_chunk(
+                    next_chunk,
+                    item.doc_id,
+                    chunk,
+                    vectors[row],
+                    fts_text(chunk.text),
+                    context_words + " " + fts_text(chunk.section),
+                    sentences,
+                )
                 next_chunk += 1
                 row += 1
                 unit_row += len(spans)
         summary.chunks += row
         sentence_count = writer.count_sentences()
-        writer.commit(Manifest(
-            format_version=FORMAT_VERSION,
-            model=spec.to_dict(),
-            backend=backend,
-            dimension=dimension,
-            chunker=settings.to_dict(),
-            corpus_fingerprint=_corpus_fingerprint(writer),
-            built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            documents=len(keep) + len(pending),
-            chunks=summary.chunks,
-            sentences=sentence_count,
-            faiss={"passages": faiss_description(summary.chunks), "sentences": faiss_description(sentence_count)},
-        ))
+        writer.commit(
+            Manifest(
+                format_version=FORMAT_VERSION,
+                model=spec.to_dict(),
+                backend=backend,
+                dimension=dimension,
+                chunker=settings.to_dict(),
+                corpus_fingerprint=writer.corpus_fingerprint(),
+                built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                documents=len(keep) + len(pending),
+                chunks=summary.chunks,
+                sentences=sentence_count,
+                faiss={
+                    "passages": faiss_description(summary.chunks),
+                    "sentences": faiss_description(sentence_count),
+                },
+            )
+        )
         summary.timings["write"] += time.perf_counter() - clock
     except BaseException:
         writer.abort()
         raise
-
-
-def _corpus_fingerprint(writer: GenerationWriter) -> str:
-    rows = writer.db.execute("SELECT fingerprint FROM documents ORDER BY key").fetchall()
-    return hashlib.sha256("".join(r[0] for r in rows).encode()).hexdigest()

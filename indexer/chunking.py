@@ -16,6 +16,7 @@ import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 # Heading markers, in the order a reader expects them to nest. A marker kind seen again closes
 # everything nested below it, which copes with documents that skip or reorder levels.
@@ -37,10 +38,23 @@ ENUMERATION = re.compile(
 # ``1.新建住宅小区……。`` with body text is a list item.
 ITEM_KINDS = {"arabic", "paren_arabic"}
 SENTENCE_END = set("。！？；!?;")
-OPENING = {"“": "”", "‘": "’", "「": "」", "『": "』", "《": "》", "（": "）", "(": ")", "【": "】", "〔": "〕", "[": "]"}
+OPENING = {
+    "“": "”",
+    "‘": "’",
+    "「": "」",
+    "『": "』",
+    "《": "》",
+    "（": "）",
+    "(": ")",
+    "【": "】",
+    "〔": "〕",
+    "[": "]",
+}
 MAX_HEADING_CHARS = 30
 MIN_UNIT_CHARS = 24  # shorter sentences (headings, 一是… leads) join the next one before embedding
-COMMITMENT_HEADING = re.compile(r"下一步|下一阶段|下步|今后|工作安排|工作计划|工作打算|重点工作|工作任务|主要任务|重点任务|主要目标|目标任务|发展目标|工作思路|总体要求")
+COMMITMENT_HEADING = re.compile(
+    r"下一步|下一阶段|下步|今后|工作安排|工作计划|工作打算|重点工作|工作任务|主要任务|重点任务|主要目标|目标任务|发展目标|工作思路|总体要求"
+)
 COMMITMENT_LEAD = re.compile(r"^(?:下一步|下一阶段|下步|今后|今后一个时期|明年|新的一年)[，,：:]?")
 FUTURE_ACTION = re.compile(
     r"(?:我们|我市|我省|我区|我局|我委|我厅|本市|全市|市政府|各地|各级|政府)(?:将|要|还将|也将|将继续|将进一步)"
@@ -83,7 +97,11 @@ class ChunkerSettings:
     overlap_sentences: int = 1
 
     def to_dict(self) -> dict:
-        return {"target_chars": self.target_chars, "max_tokens": self.max_tokens, "overlap_sentences": self.overlap_sentences}
+        return {
+            "target_chars": self.target_chars,
+            "max_tokens": self.max_tokens,
+            "overlap_sentences": self.overlap_sentences,
+        }
 
 
 def heading_marker(line: str) -> str | None:
@@ -108,7 +126,11 @@ def is_heading_label(label: str, line: str, kind: str) -> bool:
     """
     if kind in ITEM_KINDS and line.strip().rstrip("。") != label:
         return False
-    return len(label) <= MAX_HEADING_CHARS and "，" not in label and not line.rstrip().endswith(("；", "，", "、", ";", ","))
+    return (
+        len(label) <= MAX_HEADING_CHARS
+        and "，" not in label
+        and not line.rstrip().endswith(("；", "，", "、", ";", ","))
+    )
 
 
 def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -124,7 +146,9 @@ def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
         elif closers and char == closers[-1]:
             closers.pop()
             # “……。” ends a sentence at its closing quote
-            closes_quoted_sentence = char in "”’」』" and not closers and index > start and text[index - 1] in SENTENCE_END
+            closes_quoted_sentence = (
+                char in "”’」』" and not closers and index > start and text[index - 1] in SENTENCE_END
+            )
         if char == "\n":
             if text[begin:index].strip():
                 spans.append(_trim(text, begin, index))
@@ -211,7 +235,9 @@ def annotate_sentences(text: str, styled_headings: list[int] | None = None) -> l
                     end,
                     path,
                     starts_section=(kind is not None or leads_commitment) and index == 0,
-                    heading_only=kind is not None and index == 0 and (start, end) == _trim(text, line_start, line_end)
+                    heading_only=kind is not None
+                    and index == 0
+                    and (start, end) == _trim(text, line_start, line_end)
                     and len(sentence_text) <= MAX_HEADING_CHARS,
                     starts_item=ENUMERATION.match(sentence_text) is not None,
                     in_commitment=commitment_from_depth is not None,
@@ -257,9 +283,17 @@ def chunk_document(
         if fits(sentence.path, sentence.start, sentence.end):
             sentences.append(sentence)
             continue
-        for index, (start, end) in enumerate(_split_long(text, sentence.start, sentence.end, lambda a, b: fits(sentence.path, a, b))):
+        for index, (start, end) in enumerate(
+            _split_long(text, sentence.start, sentence.end, partial(fits, sentence.path))
+        ):
             sentences.append(
-                _Sentence(start, end, sentence.path, sentence.starts_section and index == 0, in_commitment=sentence.in_commitment)
+                _Sentence(
+                    start,
+                    end,
+                    sentence.path,
+                    sentence.starts_section and index == 0,
+                    in_commitment=sentence.in_commitment,
+                )
             )
 
     groups: list[list[_Sentence]] = []
@@ -269,12 +303,22 @@ def chunk_document(
             size = sentence.end - current[0].start
             only_headings = all(s.heading_only for s in current)
             new_section = not only_headings and (sentence.starts_section or sentence.path != current[-1].path)
-            item_break = sentence.starts_item and (current[-1].end - current[0].start) >= settings.target_chars // 2
+            item_break = (
+                sentence.starts_item and (current[-1].end - current[0].start) >= settings.target_chars // 2
+            )
             too_big = size > settings.target_chars or not fits(sentence.path, current[0].start, sentence.end)
             if new_section or item_break or too_big:
                 groups.append(current)
-                overlap = current[-settings.overlap_sentences :] if settings.overlap_sentences and not new_section else []
-                overlap = [s for s in overlap if s.end - s.start <= settings.target_chars // 2 and fits(s.path, s.start, sentence.end)]
+                overlap = (
+                    current[-settings.overlap_sentences :]
+                    if settings.overlap_sentences and not new_section
+                    else []
+                )
+                overlap = [
+                    s
+                    for s in overlap
+                    if s.end - s.start <= settings.target_chars // 2 and fits(s.path, s.start, sentence.end)
+                ]
                 current = overlap if len(overlap) < len(groups[-1]) else []
         current.append(sentence)
     if current:

@@ -9,18 +9,36 @@ from __future__ import annotations
 
 import re
 
-CN_DIGITS = {"〇": 0, "零": 0, "○": 0, "Ｏ": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+CN_DIGITS = {
+    "〇": 0,
+    "零": 0,
+    "○": 0,
+    "Ｏ": 0,
+    "一": 1,
+    "二": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 
 DOC_NUMBER = re.compile(r"[\u4e00-\u9fa5]{1,10}[〔［\[（(]\s*(\d{4})\s*[〕］\]）)]\s*\d{1,4}\s*号")
 PROPOSAL_NUMBER = re.compile(
     r"((?:[\u4e00-\u9fa5]{1,12}?)?(?:政协|人大|人民代表大会)[\u4e00-\u9fa5]{0,16}?会议)第(\d{1,5})号(提案|建议)"
 )
 ARABIC_DATE = re.compile(r"((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
-_CN_DATE = re.compile(r"([一二三四五六七八九〇零○]{4})年([一二三四五六七八九十]{1,2})月(?:([一二三四五六七八九十]{1,3})日)?")
+_CN_DATE = re.compile(
+    r"([一二三四五六七八九〇零○]{4})年([一二三四五六七八九十]{1,2})月(?:([一二三四五六七八九十]{1,3})日)?"
+)
 _ANSWER_CATEGORY = re.compile(r"答复类别为\s*([ABC])\s*类")
 _LETTER_TOPIC = re.compile(r"您(?:们)?(?:所)?提出的《?(关于.{2,80}?的(?:提案|建议))》?")
 _LETTER_TITLE = re.compile(r"^(?:关于|对).{2,80}(?:的答复|答复的函)$")
-ISSUER_SUFFIX = re.compile(r"(?:政府|办公厅|办公室|委员会|局|厅|委|部|署|院|中心|总局)(?:（[^（）]{1,20}）)?$")
+ISSUER_SUFFIX = re.compile(
+    r"(?:政府|办公厅|办公室|委员会|局|厅|委|部|署|院|中心|总局)(?:（[^（）]{1,20}）)?$"
+)
 SIGNATURE_LINE = re.compile(r"^[\u4e00-\u9fa5（）\u3000 ]{4,80}$")
 
 
@@ -44,11 +62,13 @@ def find_dates(text: str) -> list[tuple[int, str]]:
         if 1 <= month <= 12 and 1 <= day <= 31:
             found.append((match.start(), f"{year:04d}-{month:02d}-{day:02d}"))
     for match in _CN_DATE.finditer(text):
-        year = chinese_number(match.group(1))
-        month = chinese_number(match.group(2))
-        day = chinese_number(match.group(3) or "")
-        if year and month and 1 <= month <= 12:
-            found.append((match.start(), f"{year:04d}-{month:02d}" + (f"-{day:02d}" if day else "")))
+        cn_year = chinese_number(match.group(1))
+        cn_month = chinese_number(match.group(2))
+        cn_day = chinese_number(match.group(3) or "")
+        if cn_year and cn_month and 1 <= cn_month <= 12:
+            found.append(
+                (match.start(), f"{cn_year:04d}-{cn_month:02d}" + (f"-{cn_day:02d}" if cn_day else ""))
+            )
     return sorted(found)
 
 
@@ -137,10 +157,17 @@ def proposal_key(number: str) -> tuple | None:
     ``河西区第十八届人民代表大会第一次会议第17号建议`` and ``河西区十八届人大一次会议第17号建议``
     name the same suggestion; comparing keys makes them equal.
     """
-    match = re.search(r"第?([一二三四五六七八九十]+)届.*?第?([一二三四五六七八九十]+)次会议第(\d+)号(提案|建议)", number)
+    match = re.search(
+        r"第?([一二三四五六七八九十]+)届.*?第?([一二三四五六七八九十]+)次会议第(\d+)号(提案|建议)", number
+    )
     if not match:
         return None
-    return (chinese_number(match.group(1)), chinese_number(match.group(2)), int(match.group(3)), match.group(4))
+    return (
+        chinese_number(match.group(1)),
+        chinese_number(match.group(2)),
+        int(match.group(3)),
+        match.group(4),
+    )
 
 
 MANIFEST_FIELDS = {"issuing_body": "issuer", "topic_tags": "topics"}

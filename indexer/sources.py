@@ -13,18 +13,19 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indexer.chunking import heading_marker
 from indexer.metadata import ARABIC_DATE, DOC_NUMBER, ISSUER_SUFFIX, SIGNATURE_LINE
 from indexer.normalize import canonical_text
 
 SUPPORTED_SUFFIXES = {".txt", ".md", ".docx", ".pdf", ".jsonl"}
 MANIFEST_NAMES = ("MANIFEST.tsv", "manifest.jsonl")
 _SENTENCE_END = "。！？：；”」』）)!?:;"
-_HEADING_START = re.compile(r"^(第[一二三四五六七八九十百零〇]+[章节条]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）|\d+[.．、]|（\d+）)")
+# a PDF line starting an article (第三条) begins a paragraph, as does one starting a heading marker
+_ARTICLE_START = re.compile(r"^第[一二三四五六七八九十百零〇]+条")
 _CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
 # pypdf puts a space where a run of digits or Latin letters meets Chinese text in another font run
 _PDF_RUN_SPACE = re.compile(r"(?<=[\u4e00-\u9fff]) (?=[0-9A-Za-z])|(?<=[0-9A-Za-z]) (?=[\u4e00-\u9fff])")
 _TITLE_END = re.compile(r"(?:答复|通知|方案|意见|办法|决定|规定|报告|函)$")
-
 
 
 class SourceError(Exception):
@@ -112,7 +113,9 @@ def read_docx(path: Path) -> list[Document]:
             for row in item.rows:
                 cells = [cell.text.strip() for cell in row.cells]
                 blocks.append(Block(" | ".join(dict.fromkeys(cells))))
-    title = next((p.text.strip() for p in document.paragraphs if p.style is not None and p.style.name == "Title"), "")
+    title = next(
+        (p.text.strip() for p in document.paragraphs if p.style is not None and p.style.name == "Title"), ""
+    )
     doc = assemble(str(path), path.name, blocks, {"title": title} if title else None)
     if not doc.text:
         raise SourceError("the Word file has no text")
@@ -123,16 +126,22 @@ def stands_alone(line: str) -> bool:
     """An issuing body, a date or a document number: lines a PDF must not join to their neighbours."""
     if DOC_NUMBER.fullmatch(line) or ARABIC_DATE.fullmatch(line):
         return True
-    return len(line) <= 30 and SIGNATURE_LINE.match(line) is not None and ISSUER_SUFFIX.search(line) is not None
+    return (
+        len(line) <= 30 and SIGNATURE_LINE.match(line) is not None and ISSUER_SUFFIX.search(line) is not None
+    )
 
 
 def merge_wrapped_title(lines: list[str]) -> list[str]:
-    """Join the first two or three lines when together they are a title (``…的通知``) wrapped by the layout."""
+    """Join the first two or three lines when together they are a title (``…的通知``) wrapped by layout."""
     for count in (3, 2):
         head = lines[:count]
         joined = "".join(head)
-        if len(head) == count and len(joined) <= 80 and _TITLE_END.search(joined) \
-                and all(line[-1] not in _SENTENCE_END for line in head[:-1]):
+        if (
+            len(head) == count
+            and len(joined) <= 80
+            and _TITLE_END.search(joined)
+            and all(line[-1] not in _SENTENCE_END for line in head[:-1])
+        ):
             return [joined, *lines[count:]]
     return lines
 
@@ -160,7 +169,8 @@ def join_pdf_lines(page_text: str, first_page: bool = False) -> str:
     for line, previous in zip(lines[1:], lines):
         ends_paragraph = (
             previous[-1] in _SENTENCE_END
-            or _HEADING_START.match(line) is not None
+            or heading_marker(line) is not None
+            or _ARTICLE_START.match(line) is not None
             or stands_alone(line)
             or len(previous) < 0.8 * full_width
         )
@@ -181,8 +191,10 @@ def read_pdf(path: Path) -> list[Document]:
         reader = PdfReader(str(path))
         if reader.is_encrypted:
             raise SourceError("encrypted PDF (password protected)")
-        blocks = [Block(join_pdf_lines(page.extract_text() or "", first_page=number == 1), page=number)
-                  for number, page in enumerate(reader.pages, 1)]
+        blocks = [
+            Block(join_pdf_lines(page.extract_text() or "", first_page=number == 1), page=number)
+            for number, page in enumerate(reader.pages, 1)
+        ]
     except SourceError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
@@ -209,7 +221,13 @@ def read_jsonl(path: Path) -> list[Document]:
     return docs
 
 
-READERS = {".txt": read_text_file, ".md": read_text_file, ".docx": read_docx, ".pdf": read_pdf, ".jsonl": read_jsonl}
+READERS = {
+    ".txt": read_text_file,
+    ".md": read_text_file,
+    ".docx": read_docx,
+    ".pdf": read_pdf,
+    ".jsonl": read_jsonl,
+}
 
 
 def read_file(path: Path) -> list[Document]:
@@ -246,4 +264,8 @@ def load_manifest(folder: Path) -> dict[str, dict]:
         rows = [dict(zip(header, line.split("\t"))) for line in lines[1:] if line.strip()]
     elif jsonl.is_file():
         rows = [json.loads(line) for line in decode_text(jsonl.read_bytes()).splitlines() if line.strip()]
-    return {row["file"]: {k: v for k, v in row.items() if k != "file" and v not in (None, "")} for row in rows if row.get("file")}
+    return {
+        row["file"]: {k: v for k, v in row.items() if k != "file" and v not in (None, "")}
+        for row in rows
+        if row.get("file")
+    }

@@ -20,7 +20,9 @@ LONGEST_RANGE = 30
 THIS_YEAR = re.compile(r"今年|本年|年内|当年")
 LAST_YEAR = re.compile(r"去年|上年|上一年|过去一年|一年来|前一年")
 NEXT_YEAR = re.compile(r"明年|下一年")
-PAST_YEARS = re.compile(r"(?:过去|近|前)(\d{1,2}|[两二三四五六七八九十]{1,2})年|(\d{1,2}|[两二三四五六七八九十]{1,2})年来")
+PAST_YEARS = re.compile(
+    r"(?:过去|近|前)(\d{1,2}|[两二三四五六七八九十]{1,2})年|(\d{1,2}|[两二三四五六七八九十]{1,2})年来"
+)
 
 
 def _year(text: str) -> int | None:

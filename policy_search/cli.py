@@ -6,20 +6,34 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 
+from eval.run import ALL_MODES
 from policy_search import logs
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic search over Chinese policy texts and proposal replies.")
-model_app = typer.Typer(no_args_is_help=True, help="The embedding model: inspect it or prepare it ahead of time.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Semantic search over Chinese policy texts and proposal replies.",
+)
+model_app = typer.Typer(
+    no_args_is_help=True, help="The embedding model: inspect it or prepare it ahead of time."
+)
 app.add_typer(model_app, name="model")
 
 DEFAULT_INDEX = Path(os.environ.get("POLICY_SEARCH_INDEX", "data/index"))
 IndexOption = typer.Option(DEFAULT_INDEX, "--index", help="Index directory (env POLICY_SEARCH_INDEX).")
-ModelOption = typer.Option(None, "--model", help="Model spec: bundled:multilingual-e5-small (default), a local directory or a hub id (env POLICY_SEARCH_MODEL).")
-BackendOption = typer.Option(None, "--backend", help="auto (default), torch, openvino or onnx (env POLICY_SEARCH_BACKEND).")
+ModelOption = typer.Option(
+    None,
+    "--model",
+    help="Model spec: bundled:multilingual-e5-small (default), a local directory or a hub id "
+    "(env POLICY_SEARCH_MODEL).",
+)
+BackendOption = typer.Option(
+    None, "--backend", help="auto (default), torch, openvino or onnx (env POLICY_SEARCH_BACKEND)."
+)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -44,7 +58,7 @@ def _write(path: Path | None, text: str) -> None:
 
 def _backend(requested: str | None):
     """The backend to run, or exit 2 on a name that is not one."""
-    from indexer.backends import choose_backend
+    from indexer.model.backends import choose_backend
 
     try:
         return choose_backend(requested)
@@ -53,7 +67,11 @@ def _backend(requested: str | None):
 
 
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details as JSON lines on stderr.")) -> None:
+def main(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Log progress details as JSON lines on stderr."
+    ),
+) -> None:
     logs.configure(verbose)
 
 
@@ -61,20 +79,22 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progre
 def index(
     paths: list[Path] = typer.Argument(..., help="Files and folders to index (.txt .md .docx .pdf .jsonl)."),
     index_dir: Path = IndexOption,
-    model: Optional[str] = ModelOption,
-    backend: Optional[str] = BackendOption,
-    rebuild: bool = typer.Option(False, "--rebuild", help="Re-embed everything, ignoring the existing index."),
+    model: str | None = ModelOption,
+    backend: str | None = BackendOption,
+    rebuild: bool = typer.Option(
+        False, "--rebuild", help="Re-embed everything, ignoring the existing index."
+    ),
     target_chars: int = typer.Option(200, "--target-chars", help="Target passage size in characters."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Build or update an index; unchanged documents are not embedded again."""
     from indexer.build import build_index
     from indexer.chunking import ChunkerSettings
-    from indexer.e5s1 import BundledModelError
-    from indexer.encoder import Encoder
-    from indexer.models import resolve_spec
+    from indexer.index import IndexStoreError
+    from indexer.model.e5s1 import BundledModelError
+    from indexer.model.encoder import Encoder
+    from indexer.model.specs import resolve_spec
     from indexer.sources import SourceError
-    from indexer.store import IndexStoreError
 
     spec = resolve_spec(model)
     progress = sys.stderr.isatty() and not as_json
@@ -82,44 +102,76 @@ def index(
     if not as_json:
         typer.echo(f"Indexing with {spec.name} on {choice.name} ({choice.reason}) into {index_dir}", err=True)
     try:
-        summary = build_index(paths, index_dir, spec, lambda: Encoder(spec, choice.name, progress=progress),
-                              ChunkerSettings(target_chars=target_chars), rebuild=rebuild, progress=progress)
+        summary = build_index(
+            paths,
+            index_dir,
+            spec,
+            lambda: Encoder(spec, choice.name, progress=progress),
+            ChunkerSettings(target_chars=target_chars),
+            rebuild=rebuild,
+            progress=progress,
+        )
     except (SourceError, IndexStoreError, BundledModelError) as exc:
         _fail(str(exc))
     data = summary.to_dict()
     if as_json:
-        typer.echo(json.dumps({k: data[k] for k in ("added", "updated", "removed", "unchanged", "skipped", "chunks", "seconds")}
-                              | {k: data[k] for k in ("embedded_chunks", "embedded_sentences", "chunks_per_second", "timings")},
-                              ensure_ascii=False))
+        typer.echo(
+            json.dumps(
+                {
+                    k: data[k]
+                    for k in ("added", "updated", "removed", "unchanged", "skipped", "chunks", "seconds")
+                }
+                | {
+                    k: data[k]
+                    for k in ("embedded_chunks", "embedded_sentences", "chunks_per_second", "timings")
+                },
+                ensure_ascii=False,
+            )
+        )
         return
-    typer.echo(f"added {summary.added}, updated {summary.updated}, removed {summary.removed}, unchanged {summary.unchanged} documents; "
-               f"{summary.chunks} passages ({summary.embedded_chunks} embedded, with {summary.embedded_sentences} sentence units) in {summary.seconds:.1f} s "
-               f"({summary.chunks_per_second:.1f} passages/s)")
+    typer.echo(
+        f"added {summary.added}, updated {summary.updated}, removed {summary.removed}, "
+        f"unchanged {summary.unchanged} documents; {summary.chunks} passages ({summary.embedded_chunks} "
+        f"embedded, with {summary.embedded_sentences} sentence units) in {summary.seconds:.1f} s "
+        f"({summary.chunks_per_second:.1f} passages/s)"
+    )
     for skipped in summary.skipped:
         typer.echo(f"skipped {skipped['path']}: {skipped['reason']}")
+
+
+def _search_option(name: str, flag: str) -> Any:
+    """A CLI option for a search field, with the default and help of ``SearchRequest``."""
+    from search_api.request import SearchRequest
+
+    field = SearchRequest.model_fields[name]
+    return typer.Option(field.default, flag, help=field.description)
 
 
 @app.command()
 def query(
     text: str = typer.Argument(..., help="The question, in Chinese."),
     index_dir: Path = IndexOption,
-    k: int = typer.Option(10, "--k"),
-    mode: str = typer.Option("hybrid", "--mode", help="hybrid, dense or lexical."),
-    doc_type: Optional[str] = typer.Option(None, "--doc-type", help="reply, policy, report or other."),
-    year_from: Optional[int] = typer.Option(None, "--year-from"),
-    year_to: Optional[int] = typer.Option(None, "--year-to"),
-    issuer: Optional[str] = typer.Option(None, "--issuer"),
-    commitments_only: bool = typer.Option(False, "--commitments-only"),
-    sort: str = typer.Option("relevance", "--sort", help="relevance or date (newest first)."),
+    k: int = _search_option("k", "--k"),
+    mode: str = _search_option("mode", "--mode"),
+    doc_type: str | None = _search_option("doc_type", "--doc-type"),
+    year_from: int | None = _search_option("year_from", "--year-from"),
+    year_to: int | None = _search_option("year_to", "--year-to"),
+    issuer: str | None = _search_option("issuer", "--issuer"),
+    commitments_only: bool = _search_option("commitments_only", "--commitments-only"),
+    sort: str = _search_option("sort", "--sort"),
+    per_doc: int | None = _search_option("per_doc", "--per-doc"),
     as_json: bool = typer.Option(False, "--json", help="Print the API's JSON response."),
 ) -> None:
     """Search an index and print passages with citations."""
-    from indexer.store import IndexStoreError
-    from search_api.retrieval import QueryError, Searcher, SearchRequest
+    from indexer.index import IndexStoreError
+    from search_api.request import QueryError, SearchRequest
+    from search_api.retrieval import Searcher
 
+    fields = {"k": k, "mode": mode, "doc_type": doc_type, "year_from": year_from, "year_to": year_to}
+    fields |= {"issuer": issuer, "commitments_only": commitments_only, "sort": sort, "per_doc": per_doc}
     try:
         searcher = Searcher(index_dir)
-        response = searcher.search(SearchRequest(text, k, mode, doc_type, year_from, year_to, issuer, commitments_only, sort))
+        response = searcher.search(SearchRequest(query=text, **fields))
     except (QueryError, IndexStoreError) as exc:
         _fail(str(exc), 2)
     if as_json:
@@ -130,7 +182,8 @@ def query(
     for rank, hit in enumerate(response["results"], 1):
         flag = " [承诺]" if hit["is_commitment"] else ""
         typer.secho(f"{rank}. {hit['citation']}{flag}", bold=True)
-        typer.echo(f"   {hit['text']}\n   (doc {hit['doc_id']}, chars {hit['start']}–{hit['end']}, score {hit['score']})\n")
+        location = f"doc {hit['doc_id']}, chars {hit['start']}–{hit['end']}, score {hit['score']}"
+        typer.echo(f"   {hit['text']}\n   ({location})\n")
 
 
 @app.command()
@@ -142,7 +195,7 @@ def serve(
     """Serve the search API and the web page."""
     import uvicorn
 
-    from indexer.store import IndexStoreError
+    from indexer.index import IndexStoreError
     from search_api.app import create_app
 
     try:
@@ -154,19 +207,26 @@ def serve(
 
 @app.command("eval")
 def evaluate_command(
-    query_files: list[Path] = typer.Argument(..., help="Query sets (JSON Lines, or the InformationRetrievalEvaluator JSON shape)."),
+    query_files: list[Path] = typer.Argument(
+        ..., help="Query sets (JSON Lines, or the InformationRetrievalEvaluator JSON shape)."
+    ),
     index_dir: Path = IndexOption,
-    modes: str = typer.Option(",".join(["hybrid", "dense", "lexical", "baseline-bm25", "baseline-naive-dense"]), "--modes",
-                              help="Comma-separated: hybrid, dense, lexical, baseline-bm25, baseline-naive-dense."),
+    modes: str = typer.Option(
+        ",".join(ALL_MODES), "--modes", help=f"Comma-separated: {', '.join(ALL_MODES)}."
+    ),
     ks: str = typer.Option("1,5,10", "--k", help="Cut-offs for Recall@k."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the runs as JSON here."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write results.json, report.md and recall.png here."),
-    url: Optional[str] = typer.Option(None, "--url", help="Evaluate a running service over HTTP instead of the local index."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="POLICY_SEARCH_API_KEY"),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the runs as JSON here."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write results.json, report.md and recall.png here."
+    ),
+    url: str | None = typer.Option(
+        None, "--url", help="Evaluate a running service over HTTP instead of the local index."
+    ),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="POLICY_SEARCH_API_KEY"),
 ) -> None:
     """Recall@k, MRR@10, nDCG@10 and latency for each query set, mode and kind."""
-    from eval.run import ALL_MODES, HttpBackend, LocalBackend, evaluate, markdown_tables, write_report
-    from indexer.store import IndexStoreError
+    from eval.run import HttpBackend, LocalBackend, evaluate, markdown_tables, write_report
+    from indexer.index import IndexStoreError
 
     chosen = _choices(modes, ALL_MODES, "mode(s)")
     cutoffs = sorted({int(k) for k in ks.split(",")})
@@ -178,7 +238,9 @@ def evaluate_command(
     typer.echo(markdown_tables(result, cutoffs))
     for error in result.errors:
         typer.echo(f"data error: {error}", err=True)
-    _write(json_out, json.dumps({"runs": result.runs}, ensure_ascii=False, indent=2))
+    _write(
+        json_out, json.dumps({"ranking": result.ranking, "runs": result.runs}, ensure_ascii=False, indent=2)
+    )
     if report:
         write_report(result, cutoffs, report)
 
@@ -186,10 +248,14 @@ def evaluate_command(
 @app.command()
 def bench(
     index_dir: Path = IndexOption,
-    only: str = typer.Option("encoders,indexing,queries,scale", "--only", help="Sections: encoders, indexing, queries, scale."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON here."),
-    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write a Markdown report here."),
-    sizes: str = typer.Option("10000,100000,1000000", "--scale-sizes", help="Index sizes for the scale section."),
+    only: str = typer.Option(
+        "encoders,indexing,queries,scale", "--only", help="Sections: encoders, indexing, queries, scale."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
+    markdown_out: Path | None = typer.Option(None, "--markdown", help="Write a Markdown report here."),
+    sizes: str = typer.Option(
+        "10000,100000,1000000", "--scale-sizes", help="Index sizes for the scale section."
+    ),
     http_seconds: float = typer.Option(30.0, "--http-seconds", help="Duration of each HTTP load run."),
 ) -> None:
     """Speed and scale on this machine, with baselines measured in the same run."""
@@ -204,21 +270,30 @@ def bench(
 
 
 @model_app.command("info")
-def model_info(model: Optional[str] = ModelOption, backend: Optional[str] = BackendOption,
-               as_json: bool = typer.Option(False, "--json")) -> None:
+def model_info(
+    model: str | None = ModelOption,
+    backend: str | None = BackendOption,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Show the resolved model: directory, dimension, token limit and prompts."""
-    from indexer.e5s1 import BundledModelError
-    from indexer.encoder import Encoder
-    from indexer.models import resolve_spec
+    from indexer.model.e5s1 import BundledModelError
+    from indexer.model.encoder import Encoder
+    from indexer.model.specs import resolve_spec
 
     spec = resolve_spec(model)
     try:
         encoder = Encoder(spec, _backend(backend).name, progress=sys.stderr.isatty())
     except BundledModelError as exc:
         _fail(str(exc), 3)
-    info = {"spec": spec.name, "backend": encoder.backend, "backend_reason": encoder.backend_reason,
-            "directory": encoder.location, "dimension": encoder.dimension,
-            "max_tokens": encoder.max_tokens, "prompts": spec.to_dict()["prompts"]}
+    info = {
+        "spec": spec.name,
+        "backend": encoder.backend,
+        "backend_reason": encoder.backend_reason,
+        "directory": encoder.location,
+        "dimension": encoder.dimension,
+        "max_tokens": encoder.max_tokens,
+        "prompts": spec.to_dict()["prompts"],
+    }
     if as_json:
         typer.echo(json.dumps(info, ensure_ascii=False, indent=2))
     else:
@@ -227,15 +302,19 @@ def model_info(model: Optional[str] = ModelOption, backend: Optional[str] = Back
 
 
 @model_app.command("prepare")
-def model_prepare(model: Optional[str] = ModelOption, backend: Optional[str] = BackendOption) -> None:
+def model_prepare(model: str | None = ModelOption, backend: str | None = BackendOption) -> None:
     """Convert the bundled model (and export it for the backend) into the cache now; later runs reuse it."""
-    from indexer.backends import exported_model
-    from indexer.e5s1 import BundledModelError
-    from indexer.models import model_location, resolve_spec
+    from indexer.model.backends import exported_model
+    from indexer.model.e5s1 import BundledModelError
+    from indexer.model.specs import model_location, resolve_spec
 
     try:
         progress = sys.stderr.isatty()
-        typer.echo(exported_model(model_location(resolve_spec(model), progress=progress), _backend(backend).name, progress))
+        typer.echo(
+            exported_model(
+                model_location(resolve_spec(model), progress=progress), _backend(backend).name, progress
+            )
+        )
     except BundledModelError as exc:
         _fail(str(exc), 3)
 

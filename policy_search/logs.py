@@ -27,5 +27,15 @@ def configure(verbose: bool = False) -> None:
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     if not verbose:  # transformers and optimum give their own loggers their own handlers at this level
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    for noisy in ("pypdf", "sentence_transformers", "transformers", "optimum", "nncf", "httpx", "faiss", "bm25s", "jieba"):
+    for noisy in (
+        "pypdf",
+        "sentence_transformers",
+        "transformers",
+        "optimum",
+        "nncf",
+        "httpx",
+        "faiss",
+        "bm25s",
+        "jieba",
+    ):
         logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.WARNING)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,8 +19,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from search_api.auth import ApiKeys
-from search_api.retrieval import QueryError, Searcher, SearchRequest
-from search_api.schemas import DocumentView, ErrorBody, PassageView, SearchBody, SearchResponse
+from search_api.request import QueryError, SearchRequest
+from search_api.retrieval import Searcher
+from search_api.schemas import DocumentView, ErrorBody, PassageView, SearchResponse
 
 STATIC = Path(__file__).parent / "static"
 OPEN_PATHS = ("/healthz", "/static/")
@@ -28,30 +29,48 @@ log = logging.getLogger(__name__)
 
 
 def _error(status: int, zh: str, en: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": {"zh": zh, "en": en, "message": f"{zh} / {en}"}})
+    return JSONResponse(
+        status_code=status, content={"detail": {"zh": zh, "en": en, "message": f"{zh} / {en}"}}
+    )
 
 
-def create_app(index_dir: Path, searcher: Searcher | None = None, api_keys: ApiKeys | None = None,
-               cors_origins: list[str] | None = None) -> FastAPI:
+def create_app(
+    index_dir: Path,
+    searcher: Searcher | None = None,
+    api_keys: ApiKeys | None = None,
+    cors_origins: list[str] | None = None,
+) -> FastAPI:
     """Build the service for the index in ``index_dir`` (keys and CORS from the environment by default)."""
     searcher = searcher or Searcher(Path(index_dir))
     keys = api_keys if api_keys is not None else ApiKeys.from_environment()
-    origins = cors_origins if cors_origins is not None else [o for o in os.environ.get("POLICY_SEARCH_CORS_ORIGINS", "").split(",") if o]
+    origins = (
+        cors_origins
+        if cors_origins is not None
+        else [o for o in os.environ.get("POLICY_SEARCH_CORS_ORIGINS", "").split(",") if o]
+    )
     app = FastAPI(
         title="policy-search",
         description="政策文件与提案答复的语义检索：每个结果都是原文的精确片段，附带出处引文。\n\n"
-        "Semantic search over Chinese policy texts and proposal replies; every result is an exact span of its source with a citation.",
+        "Semantic search over Chinese policy texts and proposal replies; "
+        "every result is an exact span of its source with a citation.",
         version="0.1.0",
     )
     if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
 
     @app.middleware("http")
     async def require_key(request: Request, call_next):
         path = request.url.path
-        if keys.enabled and path != "/" and not path.startswith(OPEN_PATHS) and request.method != "OPTIONS":
-            if not keys.allows(request.headers.get("authorization")):
-                return _error(401, "缺少或无效的 API 密钥", "missing or invalid API key")
+        guarded = (
+            keys.enabled and path != "/" and not path.startswith(OPEN_PATHS) and request.method != "OPTIONS"
+        )
+        if guarded and not keys.allows(request.headers.get("authorization")):
+            return _error(401, "缺少或无效的 API 密钥", "missing or invalid API key")
         return await call_next(request)
 
     @app.exception_handler(QueryError)
@@ -74,48 +93,54 @@ def create_app(index_dir: Path, searcher: Searcher | None = None, api_keys: ApiK
 
     @app.get("/stats", tags=["service"])
     def stats() -> dict:
-        return searcher.reader.stats()
+        return searcher.stats()
 
-    errors = {422: {"model": ErrorBody, "description": "无效请求 / invalid request"}, 401: {"description": "需要 API 密钥 / API key required"}}
+    errors: dict[int | str, dict[str, Any]] = {
+        422: {"model": ErrorBody, "description": "无效请求 / invalid request"},
+        401: {"description": "需要 API 密钥 / API key required"},
+    }
 
     @app.get("/search", response_model=SearchResponse, tags=["search"], responses=errors)
-    def search_get(
-        q: str = Query(..., description="查询内容 / the query", examples=["天津有多少家企业在香港上市"]),
-        k: int = Query(10, description="1–100"),
-        mode: str = Query("hybrid", description="hybrid | dense | lexical"),
-        doc_type: Optional[str] = Query(None, description="reply | policy | report | other"),
-        year_from: Optional[int] = None,
-        year_to: Optional[int] = None,
-        issuer: Optional[str] = Query(None, examples=["天津市民政局"]),
-        commitments_only: bool = False,
-        sort: str = Query("relevance", description="relevance | date"),
-        per_doc: Optional[int] = None,
-    ) -> dict:
-        return searcher.search(SearchRequest(q, k, mode, doc_type, year_from, year_to, issuer, commitments_only, sort, per_doc))
+    def search_get(request: Annotated[SearchRequest, Query()]) -> dict:
+        return searcher.search(request)
 
     @app.post("/search", response_model=SearchResponse, tags=["search"], responses=errors)
-    def search_post(body: SearchBody) -> dict:
-        return searcher.search(SearchRequest(body.q, body.k, body.mode, body.doc_type, body.year_from, body.year_to,
-                                             body.issuer, body.commitments_only, body.sort, body.per_doc))
+    def search_post(request: SearchRequest) -> dict:
+        return searcher.search(request)
 
     @app.get("/documents", tags=["documents"])
     def documents() -> list[dict]:
-        """所有文档的编号与标题 / every document's id, source file and title."""
-        return [{"doc_id": d["doc_id"], "source": d["source"], "title": d["title"], "doc_type": d["doc_type"], "year": d["year"]}
-                for d in searcher.reader.all_documents()]
+        """所有文档的编号与标题 / every document's id, source file, title, type and year."""
+        return searcher.documents()
 
     @app.get("/documents/{doc_id}", response_model=DocumentView, tags=["documents"])
     def document(doc_id: int) -> dict:
         found = searcher.document(doc_id)
         if found is None:
-            raise HTTPException(404, detail={"zh": "文档不存在", "en": "no such document", "message": "文档不存在 / no such document"})
+            raise HTTPException(
+                404,
+                detail={
+                    "zh": "文档不存在",
+                    "en": "no such document",
+                    "message": "文档不存在 / no such document",
+                },
+            )
         return found
 
     @app.get("/passages/{chunk_id}", response_model=PassageView, tags=["documents"])
-    def passage(chunk_id: int, width: int = Query(1, ge=0, le=5, description="前后各几段 / neighbours on each side")) -> dict:
+    def passage(
+        chunk_id: int, width: int = Query(1, ge=0, le=5, description="前后各几段 / neighbours on each side")
+    ) -> dict:
         found = searcher.passage_with_neighbours(chunk_id, width)
         if found is None:
-            raise HTTPException(404, detail={"zh": "段落不存在", "en": "no such passage", "message": "段落不存在 / no such passage"})
+            raise HTTPException(
+                404,
+                detail={
+                    "zh": "段落不存在",
+                    "en": "no such passage",
+                    "message": "段落不存在 / no such passage",
+                },
+            )
         return found
 
     @app.get("/", include_in_schema=False)

@@ -19,12 +19,16 @@ class ApiKeys:
         self._digests = [_digest(k) for k in keys if k]
 
     @classmethod
-    def from_environment(cls) -> "ApiKeys":
-        """Keys from POLICY_SEARCH_API_KEYS (comma-separated) and POLICY_SEARCH_API_KEYS_FILE (one per line)."""
+    def from_environment(cls) -> ApiKeys:
+        """Keys from POLICY_SEARCH_API_KEYS and POLICY_SEARCH_API_KEYS_FILE (a key a line)."""
         keys = [k.strip() for k in os.environ.get("POLICY_SEARCH_API_KEYS", "").split(",")]
         key_file = os.environ.get("POLICY_SEARCH_API_KEYS_FILE")
         if key_file:
-            keys += [line.strip() for line in Path(key_file).read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+            keys += [
+                line.strip()
+                for line in Path(key_file).read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.startswith("#")
+            ]
         return cls(keys)
 
     @property

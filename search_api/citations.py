@@ -50,7 +50,9 @@ def citation(passage: dict) -> str:
     """《标题》（发文机关，文号，日期）章节，第N页 — each part only where it is known."""
     issuer = re.sub(r"（[^（）]*）$", "", passage.get("issuer") or "").strip()
     number = passage.get("doc_number") or passage.get("proposal_number") or ""
-    details = "，".join(p for p in (issuer, number, chinese_date(passage.get("date"), passage.get("year"))) if p)
+    details = "，".join(
+        p for p in (issuer, number, chinese_date(passage.get("date"), passage.get("year"))) if p
+    )
     title = passage.get("title") or passage.get("source") or ""
     parts = [f"《{title}》"]
     if details:

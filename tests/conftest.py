@@ -14,20 +14,31 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 REPLIES = CORPUS / "replies"
-FORMATS = Path(__file__).parent / "fixtures" / "formats"
+FORMATS = CORPUS / "formats"
 SEED = REPLIES / "000_dcdf98dc2feff78d.txt"
+
+
+# fixtures that load the real model or build an index with it: tests using them are `slow`
+MODEL_FIXTURES = {"encoder", "replies_index", "searcher", "client"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the real model as ``slow``, so ``-m "not slow"`` is a fast lane."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def spec():
-    from indexer.models import resolve_spec
+    from indexer.model.specs import resolve_spec
 
     return resolve_spec("bundled:multilingual-e5-small")
 
 
 @pytest.fixture(scope="session")
 def encoder(spec):
-    from indexer.encoder import Encoder
+    from indexer.model.encoder import Encoder
 
     return Encoder(spec, progress=False)
 
@@ -54,7 +65,11 @@ def small_corpus(tmp_path) -> Path:
     """A writable folder with three reply letters, for tests that change files."""
     folder = tmp_path / "corpus"
     folder.mkdir()
-    for name in ("000_dcdf98dc2feff78d.txt", "reply-2022-0017-elderly-meal.txt", "reply-2024-0031-elevator-retrofit.txt"):
+    for name in (
+        "000_dcdf98dc2feff78d.txt",
+        "reply-2022-0017-elderly-meal.txt",
+        "reply-2024-0031-elevator-retrofit.txt",
+    ):
         shutil.copy(REPLIES / name, folder / name)
     return folder
 

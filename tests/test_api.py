@@ -27,7 +27,9 @@ def test_seed_passage_is_top_hybrid_result(client):
     assert "在港上市企业共20" in top["text"]
     assert top["source"] == "000_dcdf98dc2feff78d.txt"
     assert top["section"] == "四、在金融领域"
-    assert top["citation"].startswith("《关于大力发展高端科技应用促进经济社会发展的提案的答复》（天津市人民政府")
+    assert top["citation"].startswith(
+        "《关于大力发展高端科技应用促进经济社会发展的提案的答复》（天津市人民政府"
+    )
     assert "<mark>" in top["highlight"] and set(top["ranks"]) == {"dense", "lexical"}
 
 
@@ -53,9 +55,17 @@ def test_best_sentence_is_the_one_asked_about(client):
     body = client.get("/search", params={"q": "加装电梯补贴", "k": 10}).json()
     passage = next(r for r in body["results"] if r["best_sentence"]["text"] != r["text"])
     doc_text = _document(client, passage["doc_id"])["text"]
-    others = [s for s in _sentences(doc_text[passage["start"] : passage["end"]]) if s != passage["best_sentence"]["text"]]
+    others = [
+        s
+        for s in _sentences(doc_text[passage["start"] : passage["end"]])
+        if s != passage["best_sentence"]["text"]
+    ]
     asked = max(others, key=len)
-    hit = next(r for r in client.get("/search", params={"q": asked, "k": 10}).json()["results"] if r["chunk_id"] == passage["chunk_id"])
+    hit = next(
+        r
+        for r in client.get("/search", params={"q": asked, "k": 10}).json()["results"]
+        if r["chunk_id"] == passage["chunk_id"]
+    )
     assert asked in hit["best_sentence"]["text"]
 
 
@@ -90,7 +100,9 @@ def test_filters(client):
 
 
 def test_sort_by_date_is_newest_first(client):
-    results = client.get("/search", params={"q": "居家养老服务补贴", "sort": "date", "doc_type": "reply"}).json()["results"]
+    results = client.get(
+        "/search", params={"q": "居家养老服务补贴", "sort": "date", "doc_type": "reply"}
+    ).json()["results"]
     dates = [r["date"] for r in results]
     assert len(set(dates)) > 2 and dates == sorted(dates, reverse=True)
 
@@ -113,7 +125,9 @@ def test_bad_requests_get_bilingual_4xx(client, params, fragment, replies_index)
     response = client.get("/search", params=params)
     assert response.status_code == 422
     detail = response.json()["detail"]
-    assert fragment in detail["zh"] and detail["en"] and detail["message"] == f"{detail['zh']} / {detail['en']}"
+    assert (
+        fragment in detail["zh"] and detail["en"] and detail["message"] == f"{detail['zh']} / {detail['en']}"
+    )
     assert "Traceback" not in response.text and str(replies_index) not in response.text
 
 
@@ -131,7 +145,11 @@ def test_passage_with_neighbours(client):
 
 def test_stats_health_page_and_openapi(client):
     stats = client.get("/stats").json()
-    assert stats["documents"] == 41 and stats["chunks"] > 300 and stats["model"]["name"] == "bundled:multilingual-e5-small"
+    assert (
+        stats["documents"] == 41
+        and stats["chunks"] > 300
+        and stats["model"]["name"] == "bundled:multilingual-e5-small"
+    )
     assert client.get("/healthz").json() == {"status": "ok"}
     page = client.get("/")
     assert page.status_code == 200 and "政策文件" in page.text
@@ -142,9 +160,15 @@ def test_stats_health_page_and_openapi(client):
 def test_api_keys(replies_index, searcher):
     keyed = TestClient(create_app(replies_index, searcher=searcher, api_keys=ApiKeys(["s3cret", "other"])))
     assert keyed.get("/search", params={"q": "养老"}).status_code == 401
-    assert keyed.get("/search", params={"q": "养老"}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert (
+        keyed.get("/search", params={"q": "养老"}, headers={"Authorization": "Bearer wrong"}).status_code
+        == 401
+    )
     assert keyed.get("/stats").status_code == 401 and keyed.get("/documents/1").status_code == 401
-    assert keyed.get("/search", params={"q": "养老"}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert (
+        keyed.get("/search", params={"q": "养老"}, headers={"Authorization": "Bearer s3cret"}).status_code
+        == 200
+    )
     assert keyed.get("/healthz").status_code == 200
     assert keyed.get("/").status_code == 200 and keyed.get("/static/app.js").status_code == 200
     body = keyed.get("/stats").json()["detail"]
@@ -162,7 +186,16 @@ def test_api_keys_from_file(tmp_path, monkeypatch):
 
 
 def test_concurrent_searches_and_health(client):
-    queries = ["居家养老服务补贴", "加装电梯", "充电桩建设", "异地就医结算", "托育服务", "垃圾分类", "技工院校", "文物保护"]
+    queries = [
+        "居家养老服务补贴",
+        "加装电梯",
+        "充电桩建设",
+        "异地就医结算",
+        "托育服务",
+        "垃圾分类",
+        "技工院校",
+        "文物保护",
+    ]
     with ThreadPoolExecutor(8) as pool:
         searches = [pool.submit(client.get, "/search", params={"q": q}) for q in queries * 2]
         health = client.get("/healthz")
@@ -175,28 +208,51 @@ def test_cli_query_json_has_the_api_shape(replies_index):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "policy_search.cli", "query", "加装电梯的补贴标准", "--index", str(replies_index),
-                             "--k", "3", "--json"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "policy_search.cli",
+            "query",
+            "加装电梯的补贴标准",
+            "--index",
+            str(replies_index),
+            "--k",
+            "3",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert set(body) == {"query", "mode", "took_ms", "results"} and len(body["results"]) == 3
     assert {"citation", "start", "end", "text", "section", "is_commitment"} <= set(body["results"][0])
-    bad = subprocess.run([sys.executable, "-m", "policy_search.cli", "query", " ", "--index", str(replies_index)],
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "policy_search.cli", "query", " ", "--index", str(replies_index)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "不能为空" in bad.stderr
 
 
 def test_a_document_number_picks_the_document_and_leaves_the_rest_to_pick_the_passage(client, searcher):
-    from search_api.retrieval import content_query, named_numbers
+    from search_api.query import content_query, named_numbers
 
     def content(query: str) -> str:
-        return content_query(query, named_numbers(searcher.reader, query))
+        return content_query(query, named_numbers(searcher.store, query))
 
     assert content("津民函〔2024〕142号 补贴核销率") == "补贴核销率"
-    assert content("津民函〔2099〕1号 补贴核销率") == "津民函〔2099〕1号 补贴核销率"  # names no indexed document
+    assert (
+        content("津民函〔2099〕1号 补贴核销率") == "津民函〔2099〕1号 补贴核销率"
+    )  # names no indexed document
     assert content("津民函〔2024〕142号") == "津民函〔2024〕142号"  # nothing else to search with
     for mode in ("hybrid", "lexical"):
-        results = client.get("/search", params={"q": "津民函〔2024〕142号 补贴核销率", "k": 3, "mode": mode}).json()["results"]
+        results = client.get(
+            "/search", params={"q": "津民函〔2024〕142号 补贴核销率", "k": 3, "mode": mode}
+        ).json()["results"]
         assert {r["doc_number"] for r in results} == {"津民函〔2024〕142号"}, mode
         assert "核销率" in results[0]["text"], mode
 
@@ -206,4 +262,7 @@ def test_a_named_year_favours_passages_about_that_year(client):
     from indexer.years import years_spoken_of
 
     top = results[0]
-    assert 2023 in years_spoken_of(top["text"], top["section"], top["year"]) and top["ranks"]["year"]["score"] > 0
+    assert (
+        2023 in years_spoken_of(top["text"], top["section"], top["year"])
+        and top["ranks"]["year"]["score"] > 0
+    )

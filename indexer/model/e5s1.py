@@ -93,9 +93,7 @@ def _parse(cur: _Cursor) -> E5S1Model:
     offsets = np.frombuffer(cur.raw(4 * (n_pieces + 1)), dtype="<u4")
     scores = np.frombuffer(cur.raw(4 * n_pieces), dtype="<f4")
     blob = cur.raw(blob_len)
-    pieces = [
-        (blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)
-    ]
+    pieces = [(blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)]
     normalization = _parse_normalization(cur)
     tensors = _parse_tensors(cur)
     return E5S1Model(

@@ -13,7 +13,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from indexer.bundled_model import BUNDLED_NAME, E5_PROMPTS, materialize
+from indexer.model.bundled import BUNDLED_NAME, E5_PROMPTS, materialize
 
 DEFAULT_MODEL = f"bundled:{BUNDLED_NAME}"
 BGE_ZH_QUERY_PROMPT = "为这个句子生成表示以用于检索相关文章："
@@ -38,6 +38,11 @@ class ModelSpec:
     def to_dict(self) -> dict:
         return {"name": self.name, "prompts": asdict(self.prompts)}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelSpec:
+        """The spec as ``to_dict`` wrote it (in an index manifest or ``/stats``)."""
+        return cls(data["name"], Prompts(**data["prompts"]))
+
 
 def family_prompts(name: str) -> Prompts | None:
     """Prompts known for a model family from its name; None when the name says nothing."""
@@ -61,7 +66,9 @@ def _saved_prompts(directory: Path) -> Prompts | None:
     prompts = json.loads(config.read_text(encoding="utf-8")).get("prompts") or {}
     if not prompts.get("query") and not (prompts.get("passage") or prompts.get("document")):
         return None
-    return Prompts(query=prompts.get("query", ""), passage=prompts.get("passage") or prompts.get("document") or "")
+    return Prompts(
+        query=prompts.get("query", ""), passage=prompts.get("passage") or prompts.get("document") or ""
+    )
 
 
 def resolve_spec(

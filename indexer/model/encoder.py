@@ -14,8 +14,8 @@ from functools import cached_property
 import numpy as np
 from tqdm import tqdm
 
-from indexer.backends import choose_backend, exported_model
-from indexer.models import ModelSpec, model_location
+from indexer.model.backends import choose_backend, exported_model
+from indexer.model.specs import ModelSpec, model_location
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +47,24 @@ class Encoder:
         choice = choose_backend(backend)
         self.backend, self.backend_reason = choice.name, choice.reason
         log.info("encoder backend", extra={"backend": self.backend, "reason": self.backend_reason})
-        self.location = exported_model(model_location(spec, progress=progress), self.backend, progress=progress)
-        self.model = SentenceTransformer(self.location, device="cpu", backend=self.backend,
-                                         local_files_only=os.path.isdir(self.location))
+        self.location = exported_model(
+            model_location(spec, progress=progress), self.backend, progress=progress
+        )
+        self.model = SentenceTransformer(
+            self.location,
+            device="cpu",
+            backend=self.backend,  # type: ignore[arg-type]  # one of BACKENDS, checked by choose_backend
+            local_files_only=os.path.isdir(self.location),
+        )
 
     @cached_property
     def dimension(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        return int(self.model.get_embedding_dimension() or 0)
 
     @property
     def max_tokens(self) -> int:
         """Tokens the model reads per text, special tokens included; longer input is cut."""
-        return int(self.model.max_seq_length)
+        return int(self.model.max_seq_length or 0)
 
     def count_tokens(self, text: str, is_query: bool = False) -> int:
         """Tokens the model would see for ``text`` with its prompt, special tokens included."""
@@ -82,13 +88,19 @@ class Encoder:
                 rows = order[start : start + step]
                 with self._lock:
                     vectors[rows] = self.model.encode(
-                        [texts[i] for i in rows], prompt=self.spec.prompts.passage, batch_size=batch_size,
-                        normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True,
+                        [texts[i] for i in rows],
+                        prompt=self.spec.prompts.passage,
+                        batch_size=batch_size,
+                        normalize_embeddings=True,
+                        show_progress_bar=False,
+                        convert_to_numpy=True,
                     )
                 bar.update(len(rows))
         return vectors
 
     def encode_query(self, text: str) -> np.ndarray:
         with self._lock:
-            vector = self.model.encode([text], prompt=self.spec.prompts.query, normalize_embeddings=True, convert_to_numpy=True)
+            vector = self.model.encode(
+                [text], prompt=self.spec.prompts.query, normalize_embeddings=True, convert_to_numpy=True
+            )
         return np.asarray(vector[0], dtype=np.float32)

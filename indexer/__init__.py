@@ -1,0 +1,1 @@
+"""The indexer: sources → normalized text → metadata → passages → vectors → the index directory."""

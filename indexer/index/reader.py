@@ -1,0 +1,299 @@
+"""Read-only access to one generation of the index: records, filters and retrieval primitives.
+
+The reader answers questions about what is stored (passages near a vector, BM25 matches, the
+sentence of a passage nearest a vector, filters); how those answers are weighed into a ranking
+belongs to ``search_api.ranking``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.index.layout import MANIFEST, live_generation
+from indexer.index.manifest import IndexStoreError, Manifest
+from indexer.index.records import DOCUMENT_FIELDS, Document, DocumentInfo, Passage
+from indexer.index.vectors import nearest, stack_blobs
+
+_DOCUMENT_COLUMNS = ", ".join(f"d.{f}" for f in ("doc_id", "source", *DOCUMENT_FIELDS))
+_PASSAGE_SQL = f"""
+SELECT {_DOCUMENT_COLUMNS}, c.chunk_id, c.ordinal, c.start, c.end, c.section, c.page, c.end_page,
+       c.is_commitment, substr(d.text, c.start + 1, c.end - c.start) AS text
+FROM chunks c JOIN documents d USING (doc_id)
+"""
+_INFO_FIELDS = ("doc_id", "source", *DOCUMENT_FIELDS)
+
+
+class IndexReader:
+    """Read-only access to one generation; safe to share between threads."""
+
+    def __init__(self, generation: Path) -> None:
+        import faiss
+
+        self.generation = generation
+        self.manifest = Manifest.load(generation / MANIFEST)
+        self.faiss = faiss.read_index(str(generation / "vectors.faiss"))
+        self.sentence_faiss = faiss.read_index(str(generation / "sentences.faiss"))
+        self._local = threading.local()
+
+    @classmethod
+    def open(cls, index_dir: Path) -> IndexReader:
+        generation = live_generation(index_dir)
+        if generation is None:
+            raise IndexStoreError(
+                f"no index in {index_dir}; build one with `policy-search index PATH --index {index_dir}`"
+            )
+        return cls(generation)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            uri = f"file:{self.generation / 'index.sqlite'}?mode=ro&immutable=1"
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+        return db
+
+    def check_model(self, model_name: str) -> None:
+        """Fail clearly when a query model differs from the one the index was built with."""
+        built_with = self.manifest.model["name"]
+        if model_name != built_with:
+            raise IndexStoreError(
+                f"the index was built with model {built_with!r}, not {model_name!r}; "
+                "search it with its own model or rebuild it with `--rebuild`"
+            )
+
+    # --- documents and passages -------------------------------------------------------------
+    def documents_by_key(self) -> dict[str, tuple[int, str]]:
+        rows = self._db().execute("SELECT doc_id, key, fingerprint FROM documents")
+        return {r["key"]: (r["doc_id"], r["fingerprint"]) for r in rows}
+
+    def list_documents(self) -> list[DocumentInfo]:
+        """Every document's metadata, without its text."""
+        rows = self._db().execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents d ORDER BY doc_id")
+        return [DocumentInfo(**{f: row[f] for f in _INFO_FIELDS}) for row in rows]
+
+    def all_documents(self) -> list[Document]:
+        """Every document with its canonical text (for evaluation and baselines)."""
+        rows = self._db().execute("SELECT * FROM documents ORDER BY doc_id").fetchall()
+        return [_document(row) for row in rows]
+
+    def document(self, doc_id: int) -> Document | None:
+        row = self._db().execute("SELECT * FROM documents WHERE doc_id = ?", [doc_id]).fetchone()
+        return _document(row) if row else None
+
+    def passages(self, chunk_ids: list[int]) -> dict[int, Passage]:
+        """Passages with their document's metadata, by chunk id."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._db().execute(_PASSAGE_SQL + f" WHERE c.chunk_id IN ({marks})", chunk_ids).fetchall()
+        return {row["chunk_id"]: _passage(row) for row in rows}
+
+    def neighbours(self, chunk_id: int, width: int = 1) -> list[int]:
+        """Chunk ids of the passage and up to ``width`` passages either side of it, in order."""
+        db = self._db()
+        row = db.execute("SELECT doc_id, ordinal FROM chunks WHERE chunk_id = ?", [chunk_id]).fetchone()
+        if row is None:
+            return []
+        rows = db.execute(
+            "SELECT chunk_id FROM chunks WHERE doc_id = ? AND ordinal BETWEEN ? AND ? ORDER BY ordinal",
+            [row["doc_id"], row["ordinal"] - width, row["ordinal"] + width],
+        ).fetchall()
+        return [r["chunk_id"] for r in rows]
+
+    def document_passages(self, doc_id: int) -> list[int]:
+        rows = self._db().execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY ordinal", [doc_id])
+        return [r["chunk_id"] for r in rows]
+
+    def sentence_spans(self, chunk_id: int) -> list[tuple[int, int]]:
+        """The document spans of a passage's sentence units, in order."""
+        rows = self._db().execute(
+            "SELECT start, end FROM sentences WHERE chunk_id = ? ORDER BY sentence_id", [chunk_id]
+        )
+        return [(r["start"], r["end"]) for r in rows]
+
+    def stored_rows(self, doc_id: int) -> dict[str, list[dict[str, Any]]]:
+        """A document's rows in every table, for a writer that carries it over unchanged."""
+        db = self._db()
+        of_doc = "SELECT chunk_id FROM chunks WHERE doc_id = :doc"
+        queries = {
+            "documents": "SELECT * FROM documents WHERE doc_id = :doc",
+            "chunks": "SELECT * FROM chunks WHERE doc_id = :doc",
+            "chunk_words": f"SELECT rowid, body, context FROM chunk_words WHERE rowid IN ({of_doc})",
+            "sentences": f"SELECT * FROM sentences WHERE chunk_id IN ({of_doc})",
+        }
+        return {
+            table: [dict(row) for row in db.execute(sql, {"doc": doc_id})] for table, sql in queries.items()
+        }
+
+    def max_chunk_id(self) -> int:
+        return int(self._db().execute("SELECT coalesce(max(chunk_id), 0) FROM chunks").fetchone()[0])
+
+    def all_vectors(self) -> np.ndarray:
+        """Every stored passage vector, in chunk id order."""
+        rows = self._db().execute("SELECT vector FROM chunks ORDER BY chunk_id").fetchall()
+        return stack_blobs([r[0] for r in rows], self.manifest.dimension)
+
+    # --- retrieval primitives ---------------------------------------------------------------
+    def nearest_passages(
+        self, vector: np.ndarray, limit: int, allowed: list[int] | None
+    ) -> list[tuple[int, float]]:
+        """The ``limit`` passages whose own vectors are nearest, optionally among ``allowed`` chunk ids."""
+        return nearest(self.faiss, vector, limit, allowed)
+
+    def owners_of_nearest_sentences(
+        self, vector: np.ndarray, limit: int, allowed: list[int] | None
+    ) -> set[int]:
+        """Chunk ids owning the ``limit`` sentence units nearest the vector (units of ``allowed`` chunks)."""
+        db = self._db()
+        allowed_sentences = None
+        if allowed is not None:
+            allowed_sentences = [
+                r[0]
+                for r in db.execute(
+                    "SELECT sentence_id FROM sentences WHERE chunk_id IN (SELECT value FROM json_each(?))",
+                    [json.dumps(allowed)],
+                )
+            ]
+        sentence_ids = [i for i, _ in nearest(self.sentence_faiss, vector, limit, allowed_sentences)]
+        if not sentence_ids:
+            return set()
+        marks = ",".join("?" * len(sentence_ids))
+        rows = db.execute(f"SELECT chunk_id FROM sentences WHERE sentence_id IN ({marks})", sentence_ids)
+        return {r[0] for r in rows}
+
+    def passage_cosines(self, vector: np.ndarray, chunk_ids: list[int]) -> dict[int, np.floating]:
+        """Each given passage's own cosine with the (normalized) query vector, read back from FAISS."""
+        if not chunk_ids:
+            return {}
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        scores = self.faiss.reconstruct_batch(np.asarray(chunk_ids, dtype=np.int64)) @ query
+        return dict(zip(chunk_ids, scores, strict=True))
+
+    def best_sentences(self, vector: np.ndarray, chunk_ids: list[int]) -> dict[int, tuple[int, int, float]]:
+        """For each given chunk with sentence units: (start, end, cosine) of the unit nearest the query."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        units = (
+            self._db()
+            .execute(
+                f"SELECT sentence_id, chunk_id, start, end FROM sentences WHERE chunk_id IN ({marks})",
+                chunk_ids,
+            )
+            .fetchall()
+        )
+        best: dict[int, tuple[int, int, float]] = {}
+        if units:
+            query = np.asarray(vector, dtype=np.float32).reshape(-1)
+            ids = np.asarray([u[0] for u in units], dtype=np.int64)
+            scores = self.sentence_faiss.reconstruct_batch(ids) @ query
+            for (_, chunk_id, start, end), score in zip(units, scores, strict=True):
+                if chunk_id not in best or score > best[chunk_id][2]:
+                    best[chunk_id] = (start, end, float(score))
+        return best
+
+    def lexical(
+        self, fts_query: str, weights: tuple[float, float], limit: int | None = None
+    ) -> dict[int, float]:
+        """BM25 of passages matching the FTS5 query, body and title/headings columns at ``weights``.
+
+        Scores are positive, larger is better; the best ``limit``, or every match when hybrid
+        search needs the scores of passages beyond the lexical top list too.
+        """
+        if not fts_query:
+            return {}
+        sql = (
+            f"SELECT rowid, -bm25(chunk_words, {float(weights[0])}, {float(weights[1])}) AS score"
+            " FROM chunk_words WHERE chunk_words MATCH ?"
+        )
+        params: list = [fts_query]
+        if limit is not None:
+            sql += " ORDER BY score DESC LIMIT ?"
+            params.append(limit)
+        try:
+            return {int(rowid): float(score) for rowid, score in self._db().execute(sql, params)}
+        except sqlite3.OperationalError:
+            return {}
+
+    def chunks_of_documents_numbered(self, identifier: str) -> list[int]:
+        """Chunk ids of documents whose document or proposal number contains ``identifier``."""
+        rows = self._db().execute(
+            "SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id)"
+            " WHERE instr(d.doc_number, ?) > 0 OR instr(d.proposal_number, ?) > 0",
+            [identifier, identifier],
+        )
+        return [r[0] for r in rows]
+
+    def chunks_containing(self, needle: str) -> list[int]:
+        """Chunk ids whose text contains ``needle``; documents are filtered first, which is cheap."""
+        db = self._db()
+        docs = [r[0] for r in db.execute("SELECT doc_id FROM documents WHERE instr(text, ?) > 0", [needle])]
+        if not docs:
+            return []
+        rows = db.execute(
+            "SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id)"
+            f" WHERE d.doc_id IN ({','.join('?' * len(docs))})"
+            " AND instr(substr(d.text, c.start + 1, c.end - c.start), ?) > 0",
+            [*docs, needle],
+        )
+        return [r[0] for r in rows]
+
+    def filter_chunks(
+        self,
+        doc_type: str | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+        issuer: str | None = None,
+        commitments_only: bool = False,
+    ) -> list[int] | None:
+        """Chunk ids passing the given filters (issuer matches as a substring); None when no filter is set."""
+        conditions = [
+            ("d.doc_type = ?", doc_type),
+            ("d.year >= ?", year_from),
+            ("d.year <= ?", year_to),
+            ("instr(d.issuer, ?) > 0", issuer),
+            ("c.is_commitment = ?", 1 if commitments_only else None),
+        ]
+        chosen = [(clause, value) for clause, value in conditions if value]
+        if not chosen:
+            return None
+        where = " AND ".join(clause for clause, _ in chosen)
+        rows = self._db().execute(
+            f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}",
+            [value for _, value in chosen],
+        )
+        return [r[0] for r in rows]
+
+    def stats(self) -> dict:
+        db = self._db()
+        return {
+            "documents": db.execute("SELECT count(*) FROM documents").fetchone()[0],
+            "chunks": db.execute("SELECT count(*) FROM chunks").fetchone()[0],
+            "sentences": self.sentence_faiss.ntotal,
+            "model": self.manifest.model,
+            "backend": self.manifest.backend,
+            "dimension": self.manifest.dimension,
+            "built_at": self.manifest.built_at,
+            "corpus_fingerprint": self.manifest.corpus_fingerprint,
+            "faiss": self.manifest.faiss,
+            "format_version": self.manifest.format_version,
+        }
+
+
+def _document(row: sqlite3.Row) -> Document:
+    return Document(
+        **{f: row[f] for f in _INFO_FIELDS}, metadata=json.loads(row["metadata"]), text=row["text"]
+    )
+
+
+def _passage(row: sqlite3.Row) -> Passage:
+    values = {key: row[key] for key in row.keys()}  # noqa: SIM118 (sqlite3.Row has no items())
+    values["is_commitment"] = bool(values["is_commitment"])
+    return Passage(**values)

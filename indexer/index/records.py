@@ -1,0 +1,54 @@
+"""What the reader hands out: a document's metadata, a whole document, and a passage.
+
+The field lists live here once; the SQL, the API schemas and the result views follow them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What a passage and its document both say about the document."""
+
+    doc_id: int
+    source: str
+    title: str | None
+    doc_type: str | None
+    issuer: str | None
+    date: str | None
+    year: int | None
+    doc_number: str | None
+    proposal_number: str | None
+    answer_category: str | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# the metadata columns of the documents table, in order (doc_id and source are stored apart)
+DOCUMENT_FIELDS = tuple(f.name for f in fields(DocumentInfo))[2:]
+
+
+@dataclass(frozen=True)
+class Document(DocumentInfo):
+    """A document with its canonical text: every passage's ``start``/``end`` point into ``text``."""
+
+    metadata: dict
+    text: str
+
+
+@dataclass(frozen=True)
+class Passage(DocumentInfo):
+    """A passage: an exact span ``text == document.text[start:end]`` with its place in the document."""
+
+    chunk_id: int
+    ordinal: int
+    start: int
+    end: int
+    section: str
+    page: int | None
+    end_page: int | None
+    is_commitment: bool
+    text: str

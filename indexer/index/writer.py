@@ -1,0 +1,150 @@
+"""Writes one new generation of the index: documents, passages, sentence units, words, vectors.
+
+SQLite holds documents, chunks and their sentence units (with their vectors, so that unchanged
+documents are copied, not re-embedded) and an FTS5 table of jieba words; ``commit`` builds the
+FAISS files from the stored vectors (FAISS ids are chunk ids and sentence ids) and makes the
+generation live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from indexer.index.layout import MANIFEST, make_live, new_generation
+from indexer.index.manifest import Manifest
+from indexer.index.records import DOCUMENT_FIELDS
+from indexer.index.vectors import build_faiss, stack_blobs, to_blob
+
+if TYPE_CHECKING:
+    from indexer.chunking import Chunk
+    from indexer.index.reader import IndexReader
+
+SCHEMA = """
+CREATE TABLE documents (
+    doc_id INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, source TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, title TEXT, doc_type TEXT, issuer TEXT, date TEXT, year INTEGER,
+    doc_number TEXT, proposal_number TEXT, answer_category TEXT, metadata TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    chunk_id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents(doc_id),
+    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, section TEXT NOT NULL,
+    page INTEGER, end_page INTEGER, is_commitment INTEGER NOT NULL, vector BLOB NOT NULL
+);
+CREATE INDEX chunks_by_doc ON chunks(doc_id, ordinal);
+CREATE TABLE sentences (
+    sentence_id INTEGER PRIMARY KEY, chunk_id INTEGER NOT NULL REFERENCES chunks(chunk_id),
+    start INTEGER NOT NULL, end INTEGER NOT NULL, vector BLOB NOT NULL
+);
+CREATE INDEX sentences_by_chunk ON sentences(chunk_id);
+CREATE VIRTUAL TABLE chunk_words USING fts5(body, context, tokenize = 'unicode61 remove_diacritics 0');
+"""
+DOCUMENT_COLUMNS = ("doc_id", "key", "source", "fingerprint", *DOCUMENT_FIELDS, "metadata", "text")
+CHUNK_COLUMNS = (
+    "chunk_id", "doc_id", "ordinal", "start", "end", "section", "page", "end_page", "is_commitment", "vector"
+)  # fmt: skip
+SENTENCE_COLUMNS = ("sentence_id", "chunk_id", "start", "end", "vector")
+WORD_COLUMNS = ("rowid", "body", "context")
+VECTOR_FILES = (("chunks", "chunk_id", "vectors.faiss"), ("sentences", "sentence_id", "sentences.faiss"))
+
+
+def insert_sql(table: str, columns: Sequence[str]) -> str:
+    """An INSERT naming its columns, with one named parameter per column."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+
+
+class GenerationWriter:
+    """Writes one new generation; ``commit`` makes it live, ``abort`` leaves the old one."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.path = new_generation(index_dir)
+        self.db = sqlite3.connect(self.path / "index.sqlite")
+        self.db.executescript(SCHEMA)
+
+    def add_document(
+        self, doc_id: int, key: str, source: str, fingerprint: str, text: str, metadata: dict
+    ) -> None:
+        row = {field: metadata.get(field) for field in DOCUMENT_FIELDS}
+        row |= {"doc_id": doc_id, "key": key, "source": source, "fingerprint": fingerprint, "text": text}
+        row["metadata"] = json.dumps(metadata, ensure_ascii=False)
+        self.db.execute(insert_sql("documents", DOCUMENT_COLUMNS), row)
+
+    def add_chunk(
+        self,
+        chunk_id: int,
+        doc_id: int,
+        chunk: Chunk,
+        vector: np.ndarray,
+        body_words: str,
+        context_words: str,
+        sentences: Sequence[tuple[int, int, np.ndarray]] = (),
+    ) -> None:
+        """Store a passage, its words, and its sentence units as (start, end, vector) in document offsets."""
+        row = {
+            "chunk_id": chunk_id,
+            "doc_id": doc_id,
+            "ordinal": chunk.ordinal,
+            "start": chunk.start,
+            "end": chunk.end,
+            "section": chunk.section,
+            "page": chunk.page,
+            "end_page": chunk.end_page,
+            "is_commitment": int(chunk.is_commitment),
+            "vector": to_blob(vector),
+        }
+        self.db.execute(insert_sql("chunks", CHUNK_COLUMNS), row)
+        words = {"rowid": chunk_id, "body": body_words, "context": context_words}
+        self.db.execute(insert_sql("chunk_words", WORD_COLUMNS), words)
+        units = [
+            {"sentence_id": None, "chunk_id": chunk_id, "start": start, "end": end, "vector": to_blob(unit)}
+            for start, end, unit in sentences
+        ]
+        self.db.executemany(insert_sql("sentences", SENTENCE_COLUMNS), units)
+
+    def copy_document(self, old: IndexReader, doc_id: int) -> int:
+        """Carry a document, its chunks, vectors, words and sentence units over unchanged.
+
+        Returns its chunk count.
+        """
+        rows = old.stored_rows(doc_id)
+        self.db.executemany(insert_sql("documents", DOCUMENT_COLUMNS), rows["documents"])
+        for table, columns in (("chunks", CHUNK_COLUMNS), ("chunk_words", WORD_COLUMNS)):
+            self.db.executemany(insert_sql(table, columns), rows[table])
+        self.db.executemany(insert_sql("sentences", SENTENCE_COLUMNS), rows["sentences"])
+        return len(rows["chunks"])
+
+    def count_sentences(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM sentences").fetchone()[0])
+
+    def corpus_fingerprint(self) -> str:
+        """One hash of every stored document's fingerprint, in key order."""
+        rows = self.db.execute("SELECT fingerprint FROM documents ORDER BY key").fetchall()
+        return hashlib.sha256("".join(r[0] for r in rows).encode()).hexdigest()
+
+    def commit(self, manifest: Manifest) -> None:
+        """Build FAISS from the stored vectors, write the manifest, then swap CURRENT."""
+        import faiss
+
+        for table, key, file in VECTOR_FILES:
+            rows = self.db.execute(f"SELECT {key}, vector FROM {table} ORDER BY {key}").fetchall()
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            vectors = stack_blobs([r[1] for r in rows], manifest.dimension)
+            faiss.write_index(build_faiss(ids, vectors, manifest.dimension), str(self.path / file))
+        self.db.commit()
+        self.db.close()
+        manifest.write(self.path / MANIFEST)
+        make_live(self.path)
+
+    def abort(self) -> None:
+        try:
+            self.db.close()
+        finally:
+            shutil.rmtree(self.path, ignore_errors=True)

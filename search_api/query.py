@@ -1,0 +1,69 @@
+"""What a query says besides its words: FTS5 terms, document and proposal numbers it names.
+
+A number that names an indexed document picks that document; the rest of the query picks the
+passage (see ``content_query``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from indexer.index import IndexStore
+from indexer.lexical import words
+from indexer.metadata import DOC_NUMBER
+from indexer.normalize import fold
+
+SHORT_NUMBER = re.compile(r"第\s*(\d{1,5})\s*号")
+
+
+def fts_query(query: str) -> tuple[str, list[str]]:
+    """An FTS5 OR-query of the query's words, and the words (for highlighting)."""
+    terms = list(dict.fromkeys(words(query)))
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms), terms
+
+
+def highlight_terms(terms: list[str]) -> list[str]:
+    """The words worth marking in a result: single characters only when they are digits."""
+    return [t for t in terms if len(t) > 1 or t.isdigit()]
+
+
+def identifiers(query: str) -> dict[str, str]:
+    """Document numbers (津政办发〔2022〕15号) and proposal numbers (第0137号) named in a query:
+    the span of the query that names one → its normalized form."""
+    found = {m.group(0): fold(m.group(0)).replace(" ", "") for m in DOC_NUMBER.finditer(query)}
+    found.update({m.group(0): f"第{fold(m.group(1))}号" for m in SHORT_NUMBER.finditer(query)})
+    return found
+
+
+@dataclass
+class NamedNumber:
+    """Where the index has a number a query names: the chunks of documents carrying it as their
+    own number, and the chunks whose text cites it."""
+
+    documents: set[int]
+    citing: set[int]
+
+
+def named_numbers(store: IndexStore, query: str) -> dict[str, NamedNumber]:
+    """Each document or proposal number the query names (its span in the query), looked up once."""
+    return {
+        span: NamedNumber(
+            set(store.chunks_of_documents_numbered(number)), set(store.chunks_containing(number))
+        )
+        for span, number in identifiers(query).items()
+    }
+
+
+def content_query(query: str, numbers: dict[str, NamedNumber]) -> str:
+    """The query without the numbers that name indexed documents.
+
+    Such a number picks the document (lexical search puts its passages first); the rest of the
+    query picks the passage, and the number's characters would only pull every search towards
+    the letterhead that prints it.
+    """
+    rest = query
+    for span, number in numbers.items():
+        if number.documents:
+            rest = rest.replace(span, " ")
+    return rest.strip() or query

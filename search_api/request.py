@@ -1,0 +1,83 @@
+"""A search request: its fields, their allowed values and its validation, defined once.
+
+The HTTP API (GET parameters and POST body), the CLI options and the evaluation all build a
+``SearchRequest``; ``check`` raises a ``QueryError`` carrying a Chinese and an English message.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Mode = Literal["hybrid", "dense", "lexical"]
+Sort = Literal["relevance", "date"]
+DocType = Literal["reply", "policy", "report", "other"]
+MODES: tuple[str, ...] = get_args(Mode)
+SORTS: tuple[str, ...] = get_args(Sort)
+DOC_TYPES: tuple[str, ...] = get_args(DocType)
+MAX_QUERY_CHARS = 512
+MAX_K = 100
+EXAMPLE_QUERY = "天津有多少家企业在香港上市"
+
+
+class QueryError(ValueError):
+    """A request that cannot be answered as asked; carries a Chinese and an English message."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(f"{zh} / {en}")
+        self.zh, self.en = zh, en
+
+
+class SearchRequest(BaseModel):
+    """What to search for and how; ``q`` on the wire, ``query`` in code."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [{"q": "加装电梯补贴标准", "k": 5, "doc_type": "reply", "sort": "date"}]
+        },
+    )
+
+    query: str = Field(alias="q", description="查询内容 / the query", examples=[EXAMPLE_QUERY])
+    k: int = Field(10, description=f"返回段落数 / passages to return (1–{MAX_K})")
+    mode: str = Field("hybrid", description=" | ".join(MODES))
+    doc_type: str | None = Field(None, description=" | ".join(DOC_TYPES))
+    year_from: int | None = Field(None, description="起始年份 / first year")
+    year_to: int | None = Field(None, description="结束年份 / last year")
+    issuer: str | None = Field(
+        None, description="发文机关（包含匹配）/ issuing body, substring match", examples=["天津市民政局"]
+    )
+    commitments_only: bool = Field(False, description="只返回承诺类段落（下一步、力争……）/ only commitments")
+    sort: str = Field("relevance", description="relevance | date（最新在前 / newest first）")
+    per_doc: int | None = Field(
+        None, description="每个文档最多几段 / at most this many passages per document"
+    )
+
+    def check(self) -> None:
+        """Raise a bilingual ``QueryError`` for a request that cannot be answered as asked."""
+        if not self.query or not self.query.strip():
+            raise QueryError("查询内容不能为空", "the query must not be empty")
+        if len(self.query) > MAX_QUERY_CHARS:
+            raise QueryError(
+                f"查询内容不能超过{MAX_QUERY_CHARS}个字符",
+                f"the query must be at most {MAX_QUERY_CHARS} characters",
+            )
+        if not 1 <= self.k <= MAX_K:
+            raise QueryError(f"k 必须在 1 到 {MAX_K} 之间", f"k must be between 1 and {MAX_K}")
+        _check_choice(self.mode, MODES, "检索模式", "mode")
+        _check_choice(self.sort, SORTS, "排序方式", "sort")
+        if self.doc_type is not None:
+            _check_choice(self.doc_type, DOC_TYPES, "文档类型", "doc_type")
+        if self.year_from and self.year_to and self.year_from > self.year_to:
+            raise QueryError("起始年份不能晚于结束年份", "year_from must not be after year_to")
+        if self.per_doc is not None and self.per_doc < 1:
+            raise QueryError("每个文档的结果上限必须至少为 1", "per_doc must be at least 1")
+
+
+def _check_choice(value: str, allowed: tuple[str, ...], zh_name: str, en_name: str) -> None:
+    if value not in allowed:
+        raise QueryError(
+            f"未知的{zh_name}：{value}（可选 {', '.join(allowed)}）",
+            f"unknown {en_name} {value!r}; use one of {', '.join(allowed)}",
+        )

@@ -1,0 +1,41 @@
+"""Results and views as the API returns them: passages with highlight, citation and best sentence."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from indexer.index import Document, Passage
+from search_api.citations import citation, highlight
+from search_api.ranking import Candidate, Span
+
+# what a document view lists of each of its passages
+PASSAGE_OUTLINE = ("chunk_id", "start", "end", "section", "page", "is_commitment")
+
+
+def passage_result(
+    passage: Passage, candidate: Candidate, terms: list[str], sentence: Span | None = None
+) -> dict:
+    """A passage as a result; ``sentence`` is the document span of its sentence nearest the query."""
+    fields = asdict(passage)
+    del fields["ordinal"]
+    return {
+        **fields,
+        "highlight": highlight(passage.text, terms),
+        "score": round(candidate.score, 6),
+        "ranks": candidate.ranks,
+        "citation": citation(fields),
+        "best_sentence": None if sentence is None else sentence_view(passage, sentence),
+    }
+
+
+def sentence_view(passage: Passage, sentence: Span) -> dict:
+    start, end = sentence
+    return {"start": start, "end": end, "text": passage.text[start - passage.start : end - passage.start]}
+
+
+def document_view(document: Document, passages: list[Passage]) -> dict:
+    """A whole document with the outline of its passages, in order."""
+    view = asdict(document)
+    ordered = sorted(passages, key=lambda p: p.ordinal)
+    view["passages"] = [{key: getattr(p, key) for key in PASSAGE_OUTLINE} for p in ordered]
+    return view
