@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,12 +29,16 @@ def report_tables(name: str) -> str:
     return body.strip()
 
 
+def _filled(tables: str, block: re.Match[str]) -> str:
+    return f"{block.group(1)}{tables}\n{block.group(2)}"
+
+
 def with_figures(readme: str) -> str:
     for name in REPORTS:
         block = re.compile(rf"(<!-- figures:{name} -->\n).*?(<!-- /figures:{name} -->)", re.DOTALL)
         if not block.search(readme):
             raise ValueError(f"README.md has no <!-- figures:{name} --> block")
-        readme = block.sub(lambda m, name=name: m.group(1) + report_tables(name) + "\n" + m.group(2), readme)
+        readme = block.sub(partial(_filled, report_tables(name)), readme)
     return readme
 
 
