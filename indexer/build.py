@@ -34,10 +34,10 @@ from indexer.index import (
 )
 from indexer.index.vectors import faiss_description
 from indexer.lexical import fts_text
-from indexer.metadata import document_metadata
+from indexer.metadata import clean_given, document_metadata
 from indexer.model.specs import ModelSpec
 from indexer.rules import rules_fingerprint
-from indexer.sources import Document, SourceError, discover, load_manifest, read_file
+from indexer.sources import Document, SourceError, discover, load_manifest, read_source
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class Summary:
     removed: int = 0
     unchanged: int = 0
     skipped: list[dict] = field(default_factory=list)
+    ignored: list[dict] = field(default_factory=list)
     chunks: int = 0
     embedded_chunks: int = 0
     embedded_sentences: int = 0
@@ -101,20 +102,43 @@ def read_sources(paths: list[Path], summary: Summary, progress: bool) -> list[tu
     """Documents with the metadata a manifest beside them gives; unusable files go to ``skipped``."""
     manifests: dict[Path, dict] = {}
     documents: list[tuple[Document, dict]] = []
-    files = discover(paths)
-    for path in tqdm(files, desc="Reading", unit="file", disable=not progress):
+    found = discover(paths)
+    for path, reason in found.passed_over:
+        _skip(summary, str(path), reason)
+    for path in tqdm(found.files, desc="Reading", unit="file", disable=not progress):
         folder = path.parent
         if folder not in manifests:
-            manifests[folder] = load_manifest(folder)
+            problems: list[str] = []
+            manifests[folder] = load_manifest(folder, problems)
+            for problem in problems:
+                _note(summary, str(folder), problem)
         try:
-            docs = read_file(path)
+            reading = read_source(path)
         except SourceError as exc:
-            summary.skipped.append({"path": str(path), "reason": str(exc)})
-            log.warning("skipped", extra={"path": str(path), "reason": str(exc)})
+            _skip(summary, str(path), str(exc))
             continue
+        for problem in reading.problems:
+            _skip(summary, str(path), problem)
+        docs = reading.documents
         given = manifests[folder].get(path.name, {}) if len(docs) == 1 else {}
-        documents.extend((doc, {**doc.metadata, **given}) for doc in docs)
+        for doc in docs:
+            metadata, problems = clean_given({**doc.metadata, **given})
+            for problem in problems:
+                _note(summary, doc.key, f"{problem}; ignored")
+            documents.append((doc, metadata))
     return documents
+
+
+def _skip(summary: Summary, where: str, reason: str) -> None:
+    """A file or record left out of the index."""
+    summary.skipped.append({"path": where, "reason": reason})
+    log.warning("skipped", extra={"path": where, "reason": reason})
+
+
+def _note(summary: Summary, where: str, reason: str) -> None:
+    """A field or manifest row that was ignored; the document itself is indexed."""
+    summary.ignored.append({"path": where, "reason": reason})
+    log.warning("ignored", extra={"path": where, "reason": reason})
 
 
 def build_index(

@@ -173,6 +173,40 @@ def proposal_key(number: str) -> tuple | None:
 MANIFEST_FIELDS = {"issuing_body": "issuer", "topic_tags": "topics"}
 
 
+TEXT_FIELDS = (
+    "title", "doc_type", "issuer", "issuing_body", "date", "doc_number", "proposal_number",
+    "proposal_or_doc_number", "answer_category",
+)  # fmt: skip
+GIVEN_DATE = re.compile(r"\d{4}(?:-\d{1,2}(?:-\d{1,2})?)?")
+YEAR_RANGE = range(1, 10_000)
+
+
+def clean_given(given: dict) -> tuple[dict, list[str]]:
+    """The given metadata without fields that cannot be right, and a reason for each one dropped.
+
+    Text fields must be text, a date must read ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, a year
+    must be a whole number of four digits at most; what the text itself says stands in for them.
+    """
+    kept, problems = {}, []
+    for key, value in given.items():
+        if key in TEXT_FIELDS and not isinstance(value, str):
+            problems.append(f"field {key} must be text, not {type(value).__name__}")
+        elif key == "date" and not GIVEN_DATE.fullmatch(value.strip()):
+            problems.append(f"field date {value!r} is not a date like 2024-06-26")
+        elif key == "year" and not _plausible_year(value):
+            problems.append(f"field year {value!r} is not a year")
+        else:
+            kept[key] = value
+    return kept, problems
+
+
+def _plausible_year(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return False
+    text = str(value).strip()
+    return text.isdigit() and int(text) in YEAR_RANGE
+
+
 def document_metadata(text: str, given: dict) -> dict:
     """Metadata read from the text, overridden by what a JSON Lines record or a manifest row says.
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,7 +82,13 @@ def assemble(key: str, source: str, blocks: list[Block], metadata: dict | None =
 
 
 def decode_text(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else GB18030, which covers GBK and GB2312 files."""
+    """UTF-16 with a BOM (Notepad's "Unicode"), UTF-8 (with or without BOM), else GB18030, which
+    covers GBK and GB2312 files."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise SourceError("text starts like UTF-16 but does not decode as UTF-16") from exc
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(encoding)
@@ -91,7 +99,10 @@ def decode_text(data: bytes) -> str:
 
 def read_text_file(path: Path) -> list[Document]:
     text = decode_text(path.read_bytes())
-    return [assemble(str(path), path.name, [Block(text)])]
+    doc = assemble(str(path), path.name, [Block(text)])
+    if not doc.text:
+        raise SourceError("the file has no text (empty, blank or control characters only)")
+    return [doc]
 
 
 def read_docx(path: Path) -> list[Document]:
@@ -205,23 +216,50 @@ def read_pdf(path: Path) -> list[Document]:
     return [doc]
 
 
-def read_jsonl(path: Path) -> list[Document]:
-    """One document per line: ``title`` and ``content``, every other field is metadata."""
-    docs = []
+@dataclass
+class Reading:
+    """What one file gave: its documents, and the records in it that were left out, and why."""
+
+    documents: list[Document]
+    problems: list[str] = field(default_factory=list)
+
+
+def read_jsonl(path: Path) -> Reading:
+    """One document per line: ``title`` and ``content``, every other field is metadata.
+
+    A bad line (not a JSON object, no text ``content``, an empty one) is left out and reported by
+    number; the good lines are kept.
+    """
+    reading = Reading([])
     for number, line in enumerate(decode_text(path.read_bytes()).splitlines(), 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            content = record.pop("content")
-        except (json.JSONDecodeError, KeyError, AttributeError) as exc:
-            raise SourceError(f"line {number} is not a JSON object with a content field") from exc
+        except json.JSONDecodeError as exc:
+            reading.problems.append(f"line {number}: not JSON ({exc.msg})")
+            continue
+        if not isinstance(record, dict):
+            reading.problems.append(f"line {number}: a JSON {type(record).__name__}, not an object")
+            continue
+        content = record.pop("content", None)
+        if not isinstance(content, str):
+            reading.problems.append(
+                f"line {number}: field content must be text, not {type(content).__name__}"
+            )
+            continue
         metadata = {k: v for k, v in record.items() if v not in (None, "")}
-        docs.append(assemble(f"{path}#{number}", path.name, [Block(content)], metadata))
-    return docs
+        doc = assemble(f"{path}#{number}", path.name, [Block(content)], metadata)
+        if not doc.text:
+            reading.problems.append(f"line {number}: content is empty")
+            continue
+        reading.documents.append(doc)
+    if not reading.documents:
+        raise SourceError("no usable line: " + "; ".join(reading.problems[:3]))
+    return reading
 
 
-READERS = {
+READERS: dict[str, Callable[[Path], list[Document] | Reading]] = {
     ".txt": read_text_file,
     ".md": read_text_file,
     ".docx": read_docx,
@@ -230,42 +268,110 @@ READERS = {
 }
 
 
-def read_file(path: Path) -> list[Document]:
-    """All documents in one file; raises SourceError when the file cannot be used."""
+def read_source(path: Path) -> Reading:
+    """All documents in one file and the records left out; raises SourceError when none is usable."""
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise SourceError(f"unsupported file type {path.suffix or '(none)'}")
     try:
-        return reader(path)
+        read = reader(path)
     except OSError as exc:
         raise SourceError(f"cannot read file ({exc.strerror or exc})") from exc
+    return read if isinstance(read, Reading) else Reading(read)
 
 
-def discover(paths: list[Path]) -> list[Path]:
-    """Files to index under the given files and folders, sorted, manifests left out."""
+def read_file(path: Path) -> list[Document]:
+    """All usable documents in one file; raises SourceError when the file cannot be used."""
+    return read_source(path).documents
+
+
+@dataclass
+class Discovery:
+    """The files to index, and what was found but passed over, with the reason."""
+
+    files: list[Path]
+    passed_over: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _walked(folder: Path) -> bool:
+    """Folders that hold no documents of the user's: hidden ones, virtual environments, caches."""
+    name = folder.name
+    return not (name.startswith(".") or name == "__pycache__" or (folder / "pyvenv.cfg").exists())
+
+
+def discover(paths: list[Path]) -> Discovery:
+    """Files to index under the given files and folders, sorted, manifests left out.
+
+    Unsupported files, dangling links and special files (FIFOs, sockets) are passed over and
+    listed; hidden folders and virtual environments are not walked.
+    """
     found: set[Path] = set()
+    passed_over: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
-            found.update(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
-        elif path.is_file():
-            found.add(path)
+            for root, folders, names in os.walk(path):
+                folders[:] = sorted(f for f in folders if _walked(Path(root) / f))
+                for name in names:
+                    _sort_out(Path(root) / name, found, passed_over)
+        elif path.exists() or path.is_symlink():
+            _sort_out(path, found, passed_over)
         else:
             raise SourceError(f"{path}: no such file or folder")
-    return sorted(p for p in found if p.name not in MANIFEST_NAMES)
+    files = sorted(p for p in found if p.name not in MANIFEST_NAMES)
+    return Discovery(files, sorted(passed_over))
 
 
-def load_manifest(folder: Path) -> dict[str, dict]:
-    """Metadata by file name from a MANIFEST.tsv or manifest.jsonl in ``folder`` (empty if none)."""
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _sort_out(path: Path, found: set[Path], passed_over: list[tuple[Path, str]]) -> None:
+    if path.name in MANIFEST_NAMES or path.name.startswith("."):
+        return
+    if not str(path).isprintable() or not _utf8(str(path)):
+        passed_over.append((path, "file name is not valid UTF-8 text; rename the file"))
+    elif not path.exists():
+        passed_over.append((path, "dangling link"))
+    elif not path.is_file():
+        passed_over.append((path, "not a regular file (FIFO, socket or device)"))
+    elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        passed_over.append((path, f"unsupported file type {path.suffix or '(none)'}"))
+    else:
+        found.add(path)
+
+
+def load_manifest(folder: Path, problems: list[str] | None = None) -> dict[str, dict]:
+    """Metadata by file name from a MANIFEST.tsv or manifest.jsonl in ``folder`` (empty if none).
+
+    Rows that cannot be read are left out and described in ``problems``.
+    """
+    problems = problems if problems is not None else []
     rows: list[dict] = []
     tsv, jsonl = folder / "MANIFEST.tsv", folder / "manifest.jsonl"
-    if tsv.is_file():
-        lines = decode_text(tsv.read_bytes()).splitlines()
-        header = lines[0].split("\t") if lines else []
-        rows = [dict(zip(header, line.split("\t"))) for line in lines[1:] if line.strip()]
-    elif jsonl.is_file():
-        rows = [json.loads(line) for line in decode_text(jsonl.read_bytes()).splitlines() if line.strip()]
+    try:
+        if tsv.is_file():
+            lines = decode_text(tsv.read_bytes()).splitlines()
+            header = lines[0].split("\t") if lines else []
+            rows = [dict(zip(header, line.split("\t"))) for line in lines[1:] if line.strip()]
+        elif jsonl.is_file():
+            for number, line in enumerate(decode_text(jsonl.read_bytes()).splitlines(), 1):
+                try:
+                    row = json.loads(line) if line.strip() else None
+                except json.JSONDecodeError as exc:
+                    problems.append(f"{jsonl}: line {number}: not JSON ({exc.msg})")
+                    continue
+                if row is not None and not isinstance(row, dict):
+                    problems.append(f"{jsonl}: line {number}: not a JSON object")
+                elif row is not None:
+                    rows.append(row)
+    except (OSError, SourceError) as exc:
+        problems.append(f"manifest in {folder} cannot be read: {exc}")
     return {
-        row["file"]: {k: v for k, v in row.items() if k != "file" and v not in (None, "")}
+        str(row["file"]): {k: v for k, v in row.items() if k != "file" and v not in (None, "")}
         for row in rows
-        if row.get("file")
+        if isinstance(row.get("file"), str) and row.get("file")
     }

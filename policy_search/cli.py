@@ -77,7 +77,7 @@ def main(
 
 @app.command()
 def index(
-    paths: list[Path] = typer.Argument(..., help="Files and folders to index (.txt .md .docx .pdf .jsonl)."),
+    paths: list[str] = typer.Argument(..., help="Files and folders to index (.txt .md .docx .pdf .jsonl)."),
     index_dir: Path = IndexOption,
     model: str | None = ModelOption,
     backend: str | None = BackendOption,
@@ -96,6 +96,8 @@ def index(
     from indexer.model.specs import resolve_spec
     from indexer.sources import SourceError
 
+    if any(not path.strip() for path in paths):
+        _fail("an empty path was given; name the files or folders to index (use . for this folder)", 2)
     spec = resolve_spec(model)
     progress = sys.stderr.isatty() and not as_json
     choice = _backend(backend)
@@ -103,7 +105,7 @@ def index(
         typer.echo(f"Indexing with {spec.name} on {choice.name} ({choice.reason}) into {index_dir}", err=True)
     try:
         summary = build_index(
-            paths,
+            [Path(path) for path in paths],
             index_dir,
             spec,
             lambda: Encoder(spec, choice.name, progress=progress),
@@ -119,7 +121,16 @@ def index(
             json.dumps(
                 {
                     k: data[k]
-                    for k in ("added", "updated", "removed", "unchanged", "skipped", "chunks", "seconds")
+                    for k in (
+                        "added",
+                        "updated",
+                        "removed",
+                        "unchanged",
+                        "skipped",
+                        "ignored",
+                        "chunks",
+                        "seconds",
+                    )
                 }
                 | {
                     k: data[k]
@@ -137,6 +148,8 @@ def index(
     )
     for skipped in summary.skipped:
         typer.echo(f"skipped {skipped['path']}: {skipped['reason']}")
+    for ignored in summary.ignored:
+        typer.echo(f"ignored in {ignored['path']}: {ignored['reason']}")
 
 
 def _search_option(name: str, flag: str) -> Any:
@@ -163,6 +176,8 @@ def query(
     as_json: bool = typer.Option(False, "--json", help="Print the API's JSON response."),
 ) -> None:
     """Search an index and print passages with citations."""
+    from pydantic import ValidationError
+
     from indexer.index import IndexStoreError
     from search_api.request import QueryError, SearchRequest
     from search_api.retrieval import Searcher
@@ -172,7 +187,7 @@ def query(
     try:
         searcher = Searcher(index_dir)
         response = searcher.search(SearchRequest(query=text, **fields))
-    except (QueryError, IndexStoreError) as exc:
+    except (QueryError, IndexStoreError, ValidationError) as exc:
         _fail(str(exc), 2)
     if as_json:
         typer.echo(json.dumps(response, ensure_ascii=False, indent=2))

@@ -7,16 +7,20 @@ are busy. The model is loaded once, when the app is created.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from search_api.auth import ApiKeys
 from search_api.request import QueryError, SearchRequest
@@ -28,10 +32,29 @@ OPEN_PATHS = ("/healthz", "/static/")
 log = logging.getLogger(__name__)
 
 
-def _error(status: int, zh: str, en: str) -> JSONResponse:
-    return JSONResponse(
-        status_code=status, content={"detail": {"zh": zh, "en": en, "message": f"{zh} / {en}"}}
-    )
+# what a framework-raised status means, in both languages (our own errors carry their own words)
+STATUS_WORDS = {
+    400: ("请求格式错误", "malformed request"),
+    404: ("未找到该地址", "not found"),
+    405: ("不支持该请求方法", "method not allowed"),
+    408: ("请求体发送超时", "request body timed out"),
+    413: ("请求体过大", "request body too large"),
+    414: ("请求地址过长", "request URL too long"),
+}
+MAX_URL_CHARS = 8192
+MAX_BODY_BYTES = 64 * 1024
+BODY_TIMEOUT_S = 10.0
+BIG_ID = 2**63 - 1  # SQLite's integer range
+
+
+def _error(status: int, zh: str, en: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"detail": {"zh": zh, "en": en, "message": f"{zh} / {en}"}}
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def _status_error(status: int) -> JSONResponse:
+    zh, en = STATUS_WORDS.get(status, ("请求无法处理", "request cannot be handled"))
+    return _error(status, zh, en)
 
 
 def create_app(
@@ -70,8 +93,16 @@ def create_app(
             keys.enabled and path != "/" and not path.startswith(OPEN_PATHS) and request.method != "OPTIONS"
         )
         if guarded and not keys.allows(request.headers.get("authorization")):
-            return _error(401, "缺少或无效的 API 密钥", "missing or invalid API key")
+            return _error(
+                401, "缺少或无效的 API 密钥", "missing or invalid API key", {"WWW-Authenticate": "Bearer"}
+            )
         return await call_next(request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.detail, dict) and {"zh", "en"} <= set(exc.detail):
+            return _error(exc.status_code, exc.detail["zh"], exc.detail["en"], exc.headers)
+        return _status_error(exc.status_code)
 
     @app.exception_handler(QueryError)
     async def query_error(_: Request, exc: QueryError) -> JSONResponse:
@@ -114,7 +145,7 @@ def create_app(
         return searcher.documents()
 
     @app.get("/documents/{doc_id}", response_model=DocumentView, tags=["documents"])
-    def document(doc_id: int) -> dict:
+    def document(doc_id: Annotated[int, FastApiPath(ge=0, le=BIG_ID)]) -> dict:
         found = searcher.document(doc_id)
         if found is None:
             raise HTTPException(
@@ -129,7 +160,8 @@ def create_app(
 
     @app.get("/passages/{chunk_id}", response_model=PassageView, tags=["documents"])
     def passage(
-        chunk_id: int, width: int = Query(1, ge=0, le=5, description="前后各几段 / neighbours on each side")
+        chunk_id: Annotated[int, FastApiPath(ge=0, le=BIG_ID)],
+        width: int = Query(1, ge=0, le=5, description="前后各几段 / neighbours on each side"),
     ) -> dict:
         found = searcher.passage_with_neighbours(chunk_id, width)
         if found is None:
@@ -148,5 +180,60 @@ def create_app(
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(RequestLimits)
     app.state.searcher = searcher
     return app
+
+
+class RequestLimits:
+    """Answer over-long URLs (414), over-large bodies (413) and bodies that stall (408) before any
+    route runs, so a careless or hostile client cannot hold a worker."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        url_chars = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if url_chars > MAX_URL_CHARS:
+            await _status_error(414)(scope, receive, send)
+            return
+        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+            await _status_error(413 if declared.isdigit() else 400)(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        try:
+            while True:
+                message = await asyncio.wait_for(receive(), BODY_TIMEOUT_S)
+                if message["type"] == "http.disconnect":
+                    return
+                body += message.get("body", b"")
+                if len(body) > MAX_BODY_BYTES:
+                    await _status_error(413)(scope, receive, send)
+                    return
+                if not message.get("more_body", False):
+                    break
+        except TimeoutError:
+            await _status_error(408)(scope, receive, send)
+            return
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that hands the app the body already read, then the client's own events."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

@@ -7,6 +7,7 @@ passage (see ``content_query``).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from indexer.index import IndexStore
@@ -26,6 +27,12 @@ def fts_query(query: str) -> tuple[str, list[str]]:
 def highlight_terms(terms: list[str]) -> list[str]:
     """The words worth marking in a result: single characters only when they are digits."""
     return [t for t in terms if len(t) > 1 or t.isdigit()]
+
+
+def searchable(query: str) -> bool:
+    """Whether a query holds anything to search for: a letter or a digit (emoji, punctuation,
+    invisible and private-use characters are not)."""
+    return any(unicodedata.category(char)[0] in "LN" for char in fold(query))
 
 
 def identifiers(query: str) -> dict[str, str]:

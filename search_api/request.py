@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Mode = Literal["hybrid", "dense", "lexical"]
 Sort = Literal["relevance", "date"]
@@ -18,6 +18,7 @@ SORTS: tuple[str, ...] = get_args(Sort)
 DOC_TYPES: tuple[str, ...] = get_args(DocType)
 MAX_QUERY_CHARS = 512
 MAX_K = 100
+FIRST_YEAR, LAST_YEAR = 1, 9999  # a year filter outside this range is a mistake, not a wish
 EXAMPLE_QUERY = "天津有多少家企业在香港上市"
 
 
@@ -43,8 +44,8 @@ class SearchRequest(BaseModel):
     k: int = Field(10, description=f"返回段落数 / passages to return (1–{MAX_K})")
     mode: str = Field("hybrid", description=" | ".join(MODES))
     doc_type: str | None = Field(None, description=" | ".join(DOC_TYPES))
-    year_from: int | None = Field(None, description="起始年份 / first year")
-    year_to: int | None = Field(None, description="结束年份 / last year")
+    year_from: int | None = Field(None, description="起始年份 / first year", ge=FIRST_YEAR, le=LAST_YEAR)
+    year_to: int | None = Field(None, description="结束年份 / last year", ge=FIRST_YEAR, le=LAST_YEAR)
     issuer: str | None = Field(
         None, description="发文机关（包含匹配）/ issuing body, substring match", examples=["天津市民政局"]
     )
@@ -53,6 +54,14 @@ class SearchRequest(BaseModel):
     per_doc: int | None = Field(
         None, description="每个文档最多几段 / at most this many passages per document"
     )
+
+    @field_validator("query", "mode", "doc_type", "issuer", "sort")
+    @classmethod
+    def _no_lone_surrogates(cls, value: str | None) -> str | None:
+        """JSON can spell half of a UTF-16 pair (``"\\ud800"``), which no text contains."""
+        if value is not None and any("\ud800" <= char <= "\udfff" for char in value):
+            raise ValueError("lone surrogate / 孤立的代理字符")
+        return value
 
     def check(self) -> None:
         """Raise a bilingual ``QueryError`` for a request that cannot be answered as asked."""
@@ -71,8 +80,10 @@ class SearchRequest(BaseModel):
             _check_choice(self.doc_type, DOC_TYPES, "文档类型", "doc_type")
         if self.year_from and self.year_to and self.year_from > self.year_to:
             raise QueryError("起始年份不能晚于结束年份", "year_from must not be after year_to")
-        if self.per_doc is not None and self.per_doc < 1:
-            raise QueryError("每个文档的结果上限必须至少为 1", "per_doc must be at least 1")
+        if self.per_doc is not None and not 1 <= self.per_doc <= MAX_K:
+            raise QueryError(
+                f"每个文档的结果上限必须在 1 到 {MAX_K} 之间", f"per_doc must be between 1 and {MAX_K}"
+            )
 
 
 def _check_choice(value: str, allowed: tuple[str, ...], zh_name: str, en_name: str) -> None:

@@ -17,7 +17,7 @@ from indexer.lexical import words
 from indexer.model.encoder import Encoder
 from indexer.model.specs import ModelSpec
 from search_api import ranking
-from search_api.query import NamedNumber, content_query, fts_query, highlight_terms, named_numbers
+from search_api.query import NamedNumber, content_query, fts_query, highlight_terms, named_numbers, searchable
 from search_api.ranking import Candidate, DenseScores, RankingConfig
 from search_api.request import SearchRequest
 from search_api.results import document_view, passage_result
@@ -48,6 +48,15 @@ class Searcher:
     def search(self, request: SearchRequest) -> dict:
         request.check()
         started = time.perf_counter()
+        if not searchable(request.query):
+            reason = "查询中没有可检索的文字或数字 / the query has no letters or digits to search for"
+            return {
+                "query": request.query,
+                "mode": request.mode,
+                "took_ms": 0.0,
+                "results": [],
+                "reason": reason,
+            }
         store = self.store
         config = self.config
         allowed = store.filter_chunks(

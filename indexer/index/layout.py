@@ -59,12 +59,16 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
 
 
 def remove_abandoned(index_dir: Path) -> list[str]:
-    """Delete generations that a killed build left unfinished (newer than the live one). Hold the lock."""
+    """Delete generations that never went live: those newer than the one CURRENT names.
+
+    A killed build may have written its manifest before the swap; such a generation is complete
+    but was never served, and keeping it would make it look like "the previous generation" and
+    push the real one out. Only CURRENT says what was live. Hold the writer lock.
+    """
     live = live_generation(index_dir)
     removed = []
     for path in index_dir.glob("gen-*"):
-        newer = live is None or path.name > live.name
-        if path.is_dir() and newer and not (path / MANIFEST).is_file():
+        if path.is_dir() and (live is None or path.name > live.name):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path.name)
     return removed

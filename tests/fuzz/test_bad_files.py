@@ -1,0 +1,127 @@
+"""Bad input files, as offices produce them: each is reported (file, line, field, reason) and the
+good documents beside them are indexed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from indexer.build import build_index
+from indexer.index import IndexReader
+from indexer.metadata import clean_given
+from indexer.sources import SourceError, decode_text, discover, read_source
+from tests.conftest import REPLIES
+
+GOOD = "reply-2022-0017-elderly-meal.txt"
+GOOD_TEXT = "关于加强老年助餐服务的答复\n\n一、工作进展\n今年新建老年助餐点50个，覆盖全部街道。"
+BAD_JSONL_LINES = [
+    {"title": "整数内容", "content": 5},
+    {"title": "空内容", "content": None},
+    {"title": "列表内容", "content": ["a"]},
+    [1, 2],
+    "not an object",
+    {"title": "没有内容"},
+    {"title": "空字符串", "content": ""},
+]
+BAD_FIELDS = [
+    ({"title": 123}, "title"),
+    ({"title": {}}, "title"),
+    ({"proposal_or_doc_number": 5}, "proposal_or_doc_number"),
+    ({"date": "不详"}, "date"),
+    ({"year": 99999999999999999999}, "year"),
+    ({"year": "不详"}, "year"),
+    ({"issuer": ["天津市民政局"]}, "issuer"),
+]
+
+
+def _bad_corpus(folder: Path) -> dict[str, str]:
+    """Writes the bad files beside one good letter; returns file name → what its report must say."""
+    folder.mkdir()
+    shutil.copy(REPLIES / GOOD, folder / GOOD)
+    expected = {}
+    lines = [json.dumps(line, ensure_ascii=False) for line in BAD_JSONL_LINES]
+    lines.insert(3, json.dumps({"title": "好的一行", "content": GOOD_TEXT}, ensure_ascii=False))
+    lines.append("{not json")
+    (folder / "records.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    expected["records.jsonl"] = "line 1: field content must be text"
+    fields = [{"content": GOOD_TEXT + f"（第{n}件）", **bad} for n, (bad, _) in enumerate(BAD_FIELDS)]
+    (folder / "fields.jsonl").write_text(
+        "\n".join(json.dumps(f, ensure_ascii=False) for f in fields), "utf-8"
+    )
+    for name, data in {
+        "zero.txt": b"",
+        "blank.txt": b"  \n\t\n",
+        "controls.txt": b"\x01\x02\x07",
+        "all-bad.jsonl": b'{"content": ""}\n[1]\n',
+        "latin1.txt": "caf\xe9 \u00e0 la cr\xe8me".encode("latin-1") * 3 + b"\xff\xfe\xfa",
+    }.items():
+        (folder / name).write_bytes(data)
+        expected[name] = ""
+    (folder / "utf16.txt").write_text(GOOD_TEXT.replace("老年", "高龄老人"), encoding="utf-16")
+    (folder / "notes.xlsx").write_bytes(b"PK")
+    expected["notes.xlsx"] = "unsupported file type"
+    os.symlink(folder / "gone.txt", folder / "dangling.txt")
+    expected["dangling.txt"] = "dangling link"
+    os.mkfifo(folder / "pipe.txt")
+    expected["pipe.txt"] = "not a regular file"
+    (folder / ".venv").mkdir()
+    (folder / ".venv" / "pyvenv.cfg").write_text("home = /usr")
+    (folder / ".venv" / "site.txt").write_text("虚拟环境里的文件", encoding="utf-8")
+    (folder / "env").mkdir()
+    (folder / "env" / "pyvenv.cfg").write_text("home = /usr")
+    (folder / "env" / "lib.txt").write_text("虚拟环境里的文件", encoding="utf-8")
+    return expected
+
+
+def test_bad_jsonl_lines_are_reported_by_number_and_good_lines_kept(tmp_path):
+    folder = tmp_path / "c"
+    _bad_corpus(folder)
+    reading = read_source(folder / "records.jsonl")
+    assert [d.metadata["title"] for d in reading.documents] == ["好的一行"]
+    assert len(reading.problems) == len(BAD_JSONL_LINES) + 1
+    assert all(p.startswith("line ") for p in reading.problems)
+    with pytest.raises(SourceError, match="no usable line"):
+        read_source(folder / "all-bad.jsonl")
+
+
+@pytest.mark.parametrize(("given", "field"), BAD_FIELDS)
+def test_a_bad_metadata_field_is_dropped_with_a_reason(given, field):
+    kept, problems = clean_given({"title": "标题", **given} if field != "title" else given)
+    assert field not in kept and len(problems) == 1 and field in problems[0]
+
+
+def test_utf16_with_a_bom_is_decoded():
+    text = "关于加装电梯的答复"
+    assert decode_text(text.encode("utf-16")) == text
+    assert decode_text(text.encode("utf-16-be").join([b"\xfe\xff", b""])) == text
+
+
+def test_discovery_lists_what_it_passes_over_and_walks_no_virtual_environment(tmp_path):
+    folder = tmp_path / "c"
+    expected = _bad_corpus(folder)
+    found = discover([folder])
+    names = {p.name for p in found.files}
+    assert "site.txt" not in names and "lib.txt" not in names and GOOD in names
+    passed = {p.name: reason for p, reason in found.passed_over}
+    for name in ("notes.xlsx", "dangling.txt", "pipe.txt"):
+        assert expected[name] in passed[name]
+
+
+def test_an_index_run_over_bad_files_reports_each_and_indexes_the_good_ones(tmp_path, spec, encoder):
+    folder = tmp_path / "c"
+    expected = _bad_corpus(folder)
+    summary = build_index([folder], tmp_path / "index", spec, lambda: encoder, progress=False)
+    reported: dict[str, list[str]] = {}
+    for skipped in summary.skipped:
+        reported.setdefault(Path(skipped["path"].split("#")[0]).name, []).append(skipped["reason"])
+    for name, words in expected.items():
+        assert any(words in reason for reason in reported.get(name, [])), (name, reported.get(name))
+    ignored = [i["reason"] for i in summary.ignored]
+    assert len(ignored) == len(BAD_FIELDS) and all(r.endswith("; ignored") for r in ignored)
+    sources = [d.source for d in IndexReader.open(tmp_path / "index").all_documents()]
+    assert sorted(set(sources)) == sorted({GOOD, "records.jsonl", "fields.jsonl", "utf16.txt"})
+    assert sources.count("fields.jsonl") == len(BAD_FIELDS)
