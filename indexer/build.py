@@ -32,6 +32,7 @@ from indexer.index import (
     remove_abandoned,
     writer_lock,
 )
+from indexer.index.ids import stable_id
 from indexer.index.vectors import faiss_description
 from indexer.lexical import fts_text
 from indexer.metadata import clean_given, document_metadata
@@ -167,7 +168,6 @@ def build_index(
         documents = read_sources(paths, summary, progress)
         summary.timings["parse"] = time.perf_counter() - clock
         previous = old.documents_by_key() if old else {}
-        next_id = max([doc_id for doc_id, _ in previous.values()], default=0) + 1
         keep: list[int] = []
         pending: list[_Pending] = []
         seen: set[str] = set()
@@ -184,8 +184,10 @@ def build_index(
                 summary.updated += 1
             else:
                 summary.added += 1
-            pending.append(_Pending(doc, metadata, fingerprint, next_id))
-            next_id += 1
+            pending.append(_Pending(doc, metadata, fingerprint, previous.get(doc.key, (0, ""))[0]))
+        taken = set(keep) | {item.doc_id for item in pending if item.doc_id}
+        for item in pending:  # a document keeps its id across updates; a new one gets its key's
+            item.doc_id = item.doc_id or stable_id(("document", item.doc.key), taken)
         if not keep and not pending:
             reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in summary.skipped[:5])
             raise SourceError("no documents to index" + (f" ({reasons})" if reasons else ""))
@@ -270,7 +272,6 @@ def _write_generation(
         summary.embedded_chunks, summary.embedded_sentences = len(texts), len(unit_texts)
 
         clock = time.perf_counter()
-        next_chunk = (old.max_chunk_id() if old else 0) + 1
         row, unit_row = 0, len(texts)
         for item in pending:
             writer.add_document(
@@ -283,8 +284,9 @@ def _write_generation(
                     (chunk.start + a, chunk.start + b, vectors[unit_row + n])
                     for n, (a, b) in enumerate(spans)
                 ]
+                chunk_id = stable_id(("passage", item.doc.key, chunk.start, chunk.end), writer.chunk_ids)
                 writer.add_chunk(
-                    next_chunk,
+                    chunk_id,
                     item.doc_id,
                     chunk,
                     vectors[row],
@@ -292,10 +294,11 @@ def _write_generation(
                     context_words + " " + fts_text(chunk.section),
                     sentences,
                 )
-                next_chunk += 1
                 row += 1
                 unit_row += len(spans)
         summary.chunks += row
+        if old:
+            writer.retire_passages(old, [item.doc_id for item in pending], keep)
         sentence_count = writer.count_sentences()
         writer.commit(
             Manifest(

@@ -158,12 +158,23 @@ def create_app(
             )
         return found
 
-    @app.get("/passages/{chunk_id}", response_model=PassageView, tags=["documents"])
+    gone: dict[int | str, dict[str, Any]] = {
+        410: {"description": "文档已更新，段落已被替换（给出新段落）/ replaced by an update, named"}
+    }
+
+    @app.get("/passages/{chunk_id}", response_model=PassageView, tags=["documents"], responses=gone)
     def passage(
         chunk_id: Annotated[int, FastApiPath(ge=0, le=BIG_ID)],
         width: int = Query(1, ge=0, le=5, description="前后各几段 / neighbours on each side"),
     ) -> dict:
         found = searcher.passage_with_neighbours(chunk_id, width)
+        if found is None and (moved := searcher.replacement(chunk_id)) is not None:
+            zh, en = (
+                "该段落所在文档已更新，段落已被替换",
+                "the passage's document was updated; the passage was replaced",
+            )
+            detail = {"zh": zh, "en": en, "message": f"{zh} / {en}", **moved}
+            return JSONResponse(status_code=410, content={"detail": detail})  # type: ignore[return-value]
         if found is None:
             raise HTTPException(
                 404,

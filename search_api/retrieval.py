@@ -166,6 +166,19 @@ class Searcher:
         views = {i: passage_result(passages[i], Candidate(i), []) for i in ids}
         return {"passage": views[chunk_id], "neighbours": [views[i] for i in ids if i != chunk_id]}
 
+    def replacement(self, chunk_id: int) -> dict | None:
+        """For a passage an update replaced: its document and the live passage overlapping its old
+        span most (None when the document no longer has one)."""
+        store = self.store
+        retired = store.retired_passage(chunk_id)
+        if retired is None:
+            return None
+        doc_id, start, end = retired
+        passages = store.passages(store.document_passages(doc_id)).values()
+        overlap = {p.chunk_id: min(end, p.end) - max(start, p.start) for p in passages}
+        best = max(overlap, key=lambda i: overlap[i], default=None)
+        return {"doc_id": doc_id, "replacement": best if best is not None and overlap[best] > 0 else None}
+
     def stats(self) -> dict:
         return self.store.stats() | {"ranking": self.config.to_dict()}
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from indexer.build import build_index
-from indexer.index import CURRENT, IndexReader, IndexStoreError, live_generation, writer_lock
+from indexer.index import CURRENT, FORMAT_VERSION, IndexReader, IndexStoreError, live_generation, writer_lock
 from search_api.ranking import RankingConfig
 from search_api.retrieval import Searcher
 from tests.conftest import FORMATS, ROOT
@@ -68,7 +68,10 @@ def test_incremental_runs(tmp_path, small_corpus, spec, encoder):
     after = IndexReader.open(index_dir)
     untouched = [d for d in after.all_documents() if d.source != changed.name]
     assert all(d.doc_id in {x.doc_id for x in before.all_documents()} for d in untouched)
-    assert not set(chunk_ids) & set(after.passages(chunk_ids))  # the old passages are gone
+    assert doc_id in {d.doc_id for d in after.all_documents()}  # an updated document keeps its id
+    # each old passage either kept its id (same span) or is recorded as replaced
+    kept = set(after.passages(chunk_ids))
+    assert kept and all(i in kept or after.retired_passage(i)[0] == doc_id for i in chunk_ids)
 
     (small_corpus / "reply-2024-0031-elevator-retrofit.txt").unlink()
     removal, embedded = _run([small_corpus], index_dir, spec, encoder)
@@ -150,14 +153,16 @@ def test_index_of_an_older_format_is_rebuilt(tmp_path, small_corpus, spec, encod
     _run([small_corpus], index_dir, spec, encoder)
     manifest = live_generation(index_dir) / "manifest.json"
     manifest.write_text(
-        manifest.read_text(encoding="utf-8").replace('"format_version": 2', '"format_version": 1'),
+        manifest.read_text(encoding="utf-8").replace(
+            f'"format_version": {FORMAT_VERSION}', '"format_version": 1'
+        ),
         encoding="utf-8",
     )
     with pytest.raises(IndexStoreError, match="format version 1"):
         IndexReader.open(index_dir)
     summary, embedded = _run([small_corpus], index_dir, spec, encoder)
     assert summary.added == 3 and embedded == summary.chunks + summary.embedded_sentences
-    assert IndexReader.open(index_dir).manifest.format_version == 2
+    assert IndexReader.open(index_dir).manifest.format_version == FORMAT_VERSION
 
 
 def test_index_contents_and_pdf_docx(tmp_path, spec, encoder):

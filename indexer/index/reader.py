@@ -132,8 +132,17 @@ class IndexReader:
             table: [dict(row) for row in db.execute(sql, {"doc": doc_id})] for table, sql in queries.items()
         }
 
-    def max_chunk_id(self) -> int:
-        return int(self._db().execute("SELECT coalesce(max(chunk_id), 0) FROM chunks").fetchone()[0])
+    def retired_rows(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._db().execute("SELECT * FROM retired")]
+
+    def retired_passage(self, chunk_id: int) -> tuple[int, int, int] | None:
+        """(doc_id, start, end) of a passage an update replaced, or None."""
+        row = (
+            self._db()
+            .execute("SELECT doc_id, start, end FROM retired WHERE chunk_id = ?", [chunk_id])
+            .fetchone()
+        )
+        return (row["doc_id"], row["start"], row["end"]) if row else None
 
     def all_vectors(self) -> np.ndarray:
         """Every stored passage vector, in chunk id order."""

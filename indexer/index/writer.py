@@ -45,6 +45,9 @@ CREATE TABLE sentences (
     start INTEGER NOT NULL, end INTEGER NOT NULL, vector BLOB NOT NULL
 );
 CREATE INDEX sentences_by_chunk ON sentences(chunk_id);
+CREATE TABLE retired (
+    chunk_id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL
+);
 CREATE VIRTUAL TABLE chunk_words USING fts5(body, context, tokenize = 'unicode61 remove_diacritics 0');
 """
 DOCUMENT_COLUMNS = ("doc_id", "key", "source", "fingerprint", *DOCUMENT_FIELDS, "metadata", "text")
@@ -53,6 +56,7 @@ CHUNK_COLUMNS = (
 )  # fmt: skip
 SENTENCE_COLUMNS = ("sentence_id", "chunk_id", "start", "end", "vector")
 WORD_COLUMNS = ("rowid", "body", "context")
+RETIRED_COLUMNS = ("chunk_id", "doc_id", "start", "end")
 VECTOR_FILES = (("chunks", "chunk_id", "vectors.faiss"), ("sentences", "sentence_id", "sentences.faiss"))
 
 
@@ -68,6 +72,7 @@ class GenerationWriter:
         self.path = new_generation(index_dir)
         self.db = sqlite3.connect(self.path / "index.sqlite")
         self.db.executescript(SCHEMA)
+        self.chunk_ids: set[int] = set()  # taken in this generation
 
     def add_document(
         self, doc_id: int, key: str, source: str, fingerprint: str, text: str, metadata: dict
@@ -101,6 +106,7 @@ class GenerationWriter:
             "vector": to_blob(vector),
         }
         self.db.execute(insert_sql("chunks", CHUNK_COLUMNS), row)
+        self.chunk_ids.add(chunk_id)
         words = {"rowid": chunk_id, "body": body_words, "context": context_words}
         self.db.execute(insert_sql("chunk_words", WORD_COLUMNS), words)
         units = [
@@ -119,7 +125,23 @@ class GenerationWriter:
         for table, columns in (("chunks", CHUNK_COLUMNS), ("chunk_words", WORD_COLUMNS)):
             self.db.executemany(insert_sql(table, columns), rows[table])
         self.db.executemany(insert_sql("sentences", SENTENCE_COLUMNS), rows["sentences"])
+        self.chunk_ids.update(row["chunk_id"] for row in rows["chunks"])
         return len(rows["chunks"])
+
+    def retire_passages(self, old: IndexReader, updated: list[int], kept: list[int]) -> None:
+        """Remember the passages an update replaced (and those retired before, of documents still
+        here), so an old passage id can say which document and span it became."""
+        present = set(updated) | set(kept)
+        rows = [row for row in old.retired_rows() if row["doc_id"] in present]
+        for doc_id in updated:
+            rows += [
+                {"chunk_id": p.chunk_id, "doc_id": doc_id, "start": p.start, "end": p.end}
+                for p in old.passages(old.document_passages(doc_id)).values()
+            ]
+        rows = [row for row in rows if row["chunk_id"] not in self.chunk_ids]
+        self.db.executemany(
+            insert_sql("retired", RETIRED_COLUMNS).replace("INSERT", "INSERT OR REPLACE"), rows
+        )
 
     def count_sentences(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM sentences").fetchone()[0])

@@ -125,3 +125,24 @@ def test_an_index_run_over_bad_files_reports_each_and_indexes_the_good_ones(tmp_
     sources = [d.source for d in IndexReader.open(tmp_path / "index").all_documents()]
     assert sorted(set(sources)) == sorted({GOOD, "records.jsonl", "fields.jsonl", "utf16.txt"})
     assert sources.count("fields.jsonl") == len(BAD_FIELDS)
+
+
+def test_a_bad_manifest_row_is_reported_and_the_rest_kept(tmp_path):
+    from indexer.sources import load_manifest
+
+    (tmp_path / "manifest.jsonl").write_text(
+        '{"file": "a.txt", "title": "甲"}\n{broken\n[1]\n{"file": 5}\n{"file": "b.txt", "date": "不详"}\n',
+        "utf-8",
+    )
+    problems: list[str] = []
+    rows = load_manifest(tmp_path, problems)
+    assert rows == {"a.txt": {"title": "甲"}, "b.txt": {"date": "不详"}}
+    assert len(problems) == 2 and "line 2" in problems[0] and "line 3" in problems[1]
+    assert clean_given(rows["b.txt"])[0] == {}  # and the date that is not one is dropped later
+
+
+def test_a_file_name_that_is_not_utf8_is_passed_over(tmp_path):
+    name = os.fsdecode(b"bad-\xff-name.txt")
+    (tmp_path / name).write_text("关于加装电梯的答复", encoding="utf-8")
+    found = discover([tmp_path])
+    assert found.files == [] and "not valid UTF-8" in found.passed_over[0][1]

@@ -35,3 +35,43 @@ def test_without_a_live_generation_every_generation_is_abandoned(tmp_path):
     index_dir = tmp_path / "index"
     first = _generation(index_dir, "gen-20260101T000000-aaaaaa")
     assert remove_abandoned(index_dir) == [first.name] and not first.exists()
+
+
+def test_ids_are_stable_across_a_rebuild_and_an_old_passage_id_names_its_replacement(
+    tmp_path, small_corpus, spec, encoder
+):
+    from fastapi.testclient import TestClient
+
+    from indexer.build import build_index
+    from indexer.index import IndexReader
+    from search_api.app import create_app
+    from search_api.auth import ApiKeys
+    from search_api.retrieval import Searcher
+
+    index_dir = tmp_path / "index"
+    build_index([small_corpus], index_dir, spec, lambda: encoder, progress=False)
+    first = IndexReader.open(index_dir)
+    ids = {d.source: d.doc_id for d in first.all_documents()}
+    passages = {d.source: first.document_passages(d.doc_id) for d in first.all_documents()}
+    build_index([small_corpus], index_dir, spec, lambda: encoder, rebuild=True, progress=False)
+    rebuilt = IndexReader.open(index_dir)
+    assert {d.source: d.doc_id for d in rebuilt.all_documents()} == ids
+    assert {d.source: rebuilt.document_passages(d.doc_id) for d in rebuilt.all_documents()} == passages
+
+    changed = small_corpus / "reply-2022-0017-elderly-meal.txt"
+    changed.write_text(
+        "关于老年助餐的答复\n\n一、新的开头。" + changed.read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    build_index([small_corpus], index_dir, spec, lambda: encoder, progress=False)
+    updated = IndexReader.open(index_dir)
+    assert {d.source: d.doc_id for d in updated.all_documents()} == ids
+    old_id = passages[changed.name][0]
+    assert updated.passages([old_id]) == {}
+    client = TestClient(create_app(index_dir, searcher=Searcher(index_dir, encoder), api_keys=ApiKeys([])))
+    gone = client.get(f"/passages/{old_id}")
+    assert gone.status_code == 410
+    detail = gone.json()["detail"]
+    assert detail["doc_id"] == ids[changed.name] and detail["zh"] and detail["en"]
+    assert client.get(f"/passages/{detail['replacement']}").status_code == 200
+    unchanged = next(p for source, ps in passages.items() if source != changed.name for p in ps)
+    assert client.get(f"/passages/{unchanged}").status_code == 200
