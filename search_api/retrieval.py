@@ -22,6 +22,8 @@ from search_api.ranking import Candidate, DenseScores, RankingConfig
 from search_api.request import SearchRequest
 from search_api.results import document_view, passage_result
 
+NOTHING_TO_SEARCH = "查询中没有可检索的文字或数字 / the query has no letters or digits to search for"
+
 
 class Searcher:
     """Answers search requests on the live index of ``index_dir``, following swaps as they happen."""
@@ -49,14 +51,7 @@ class Searcher:
         request.check()
         started = time.perf_counter()
         if not searchable(request.query):
-            reason = "查询中没有可检索的文字或数字 / the query has no letters or digits to search for"
-            return {
-                "query": request.query,
-                "mode": request.mode,
-                "took_ms": 0.0,
-                "results": [],
-                "reason": reason,
-            }
+            return _response(request, started, [], NOTHING_TO_SEARCH)
         store = self.store
         config = self.config
         allowed = store.filter_chunks(
@@ -95,15 +90,7 @@ class Searcher:
         results = ranking.select(fused, passages, request.k, request.per_doc, request.sort)
         terms = highlight_terms(query_words)
         payload = [self._result(passages[c.chunk_id], c, terms, request.mode != "lexical") for c in results]
-        response: dict = {
-            "query": request.query,
-            "mode": request.mode,
-            "took_ms": round((time.perf_counter() - started) * 1000, 1),
-            "results": payload,
-        }
-        if not payload:
-            response["reason"] = _empty_reason(allowed)
-        return response
+        return _response(request, started, payload, None if payload else _empty_reason(allowed))
 
     def _dense(self, store: IndexStore, vector: np.ndarray, allowed: list[int] | None) -> DenseScores:
         """Dense candidates: the nearest passages and the owners of the nearest sentences.
@@ -181,6 +168,19 @@ class Searcher:
 
     def stats(self) -> dict:
         return self.store.stats() | {"ranking": self.config.to_dict()}
+
+
+def _response(request: SearchRequest, started: float, results: list[dict], reason: str | None) -> dict:
+    """The search response; ``reason`` says why ``results`` is empty."""
+    response: dict = {
+        "query": request.query,
+        "mode": request.mode,
+        "took_ms": round((time.perf_counter() - started) * 1000, 1),
+        "results": results,
+    }
+    if reason:
+        response["reason"] = reason
+    return response
 
 
 def _empty_reason(allowed: list[int] | None) -> str:

@@ -60,9 +60,19 @@ RETIRED_COLUMNS = ("chunk_id", "doc_id", "start", "end")
 VECTOR_FILES = (("chunks", "chunk_id", "vectors.faiss"), ("sentences", "sentence_id", "sentences.faiss"))
 
 
-def insert_sql(table: str, columns: Sequence[str]) -> str:
+def insert_sql(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
     """An INSERT naming its columns, with one named parameter per column."""
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+
+
+# the tables a document's rows live in, in the order they are written
+DOCUMENT_TABLES = {
+    "documents": insert_sql("documents", DOCUMENT_COLUMNS),
+    "chunks": insert_sql("chunks", CHUNK_COLUMNS),
+    "chunk_words": insert_sql("chunk_words", WORD_COLUMNS),
+    "sentences": insert_sql("sentences", SENTENCE_COLUMNS),
+}
+INSERT_RETIRED = insert_sql("retired", RETIRED_COLUMNS, verb="INSERT OR REPLACE")
 
 
 class GenerationWriter:
@@ -80,7 +90,7 @@ class GenerationWriter:
         row = {field: metadata.get(field) for field in DOCUMENT_FIELDS}
         row |= {"doc_id": doc_id, "key": key, "source": source, "fingerprint": fingerprint, "text": text}
         row["metadata"] = json.dumps(metadata, ensure_ascii=False)
-        self.db.execute(insert_sql("documents", DOCUMENT_COLUMNS), row)
+        self.db.execute(DOCUMENT_TABLES["documents"], row)
 
     def add_chunk(
         self,
@@ -105,15 +115,15 @@ class GenerationWriter:
             "is_commitment": int(chunk.is_commitment),
             "vector": to_blob(vector),
         }
-        self.db.execute(insert_sql("chunks", CHUNK_COLUMNS), row)
+        self.db.execute(DOCUMENT_TABLES["chunks"], row)
         self.chunk_ids.add(chunk_id)
         words = {"rowid": chunk_id, "body": body_words, "context": context_words}
-        self.db.execute(insert_sql("chunk_words", WORD_COLUMNS), words)
+        self.db.execute(DOCUMENT_TABLES["chunk_words"], words)
         units = [
             {"sentence_id": None, "chunk_id": chunk_id, "start": start, "end": end, "vector": to_blob(unit)}
             for start, end, unit in sentences
         ]
-        self.db.executemany(insert_sql("sentences", SENTENCE_COLUMNS), units)
+        self.db.executemany(DOCUMENT_TABLES["sentences"], units)
 
     def copy_document(self, old: IndexReader, doc_id: int) -> int:
         """Carry a document, its chunks, vectors, words and sentence units over unchanged.
@@ -121,10 +131,8 @@ class GenerationWriter:
         Returns its chunk count.
         """
         rows = old.stored_rows(doc_id)
-        self.db.executemany(insert_sql("documents", DOCUMENT_COLUMNS), rows["documents"])
-        for table, columns in (("chunks", CHUNK_COLUMNS), ("chunk_words", WORD_COLUMNS)):
-            self.db.executemany(insert_sql(table, columns), rows[table])
-        self.db.executemany(insert_sql("sentences", SENTENCE_COLUMNS), rows["sentences"])
+        for table, insert in DOCUMENT_TABLES.items():
+            self.db.executemany(insert, rows[table])
         self.chunk_ids.update(row["chunk_id"] for row in rows["chunks"])
         return len(rows["chunks"])
 
@@ -139,9 +147,7 @@ class GenerationWriter:
                 for p in old.passages(old.document_passages(doc_id)).values()
             ]
         rows = [row for row in rows if row["chunk_id"] not in self.chunk_ids]
-        self.db.executemany(
-            insert_sql("retired", RETIRED_COLUMNS).replace("INSERT", "INSERT OR REPLACE"), rows
-        )
+        self.db.executemany(INSERT_RETIRED, rows)
 
     def count_sentences(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM sentences").fetchone()[0])
