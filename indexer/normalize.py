@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _DOCX_RESIDUE = re.compile(r"\[bookmark: [^\]]*\]")
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
@@ -37,6 +38,12 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+@lru_cache(maxsize=1 << 16)
+def _fold_char(char: str) -> str:
+    """One character folded; cached, since highlighting folds every passage it shows per query."""
+    return fold(char)
+
+
 def fold_with_offsets(text: str) -> tuple[str, list[int]]:
     """Fold ``text`` character by character; ``offsets[i]`` is the source index of folded char i.
 
@@ -46,7 +53,7 @@ def fold_with_offsets(text: str) -> tuple[str, list[int]]:
     pieces: list[str] = []
     offsets: list[int] = []
     for index, char in enumerate(text):
-        folded = fold(char)
+        folded = _fold_char(char)
         pieces.append(folded)
         offsets.extend([index] * len(folded))
     offsets.append(len(text))

@@ -216,6 +216,12 @@ def read_pdf(path: Path) -> list[Document]:
     return [doc]
 
 
+def records_of(text: str) -> list[str]:
+    """The lines of a JSON Lines or TSV file: split at newlines only, since ``str.splitlines``
+    also splits at U+0085, U+2028 and other characters that JSON strings may carry unescaped."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 @dataclass
 class Reading:
     """What one file gave: its documents, and the records in it that were left out, and why."""
@@ -231,7 +237,7 @@ def read_jsonl(path: Path) -> Reading:
     number; the good lines are kept.
     """
     reading = Reading([])
-    for number, line in enumerate(decode_text(path.read_bytes()).splitlines(), 1):
+    for number, line in enumerate(records_of(decode_text(path.read_bytes())), 1):
         if not line.strip():
             continue
         try:
@@ -354,11 +360,11 @@ def load_manifest(folder: Path, problems: list[str] | None = None) -> dict[str, 
     tsv, jsonl = folder / "MANIFEST.tsv", folder / "manifest.jsonl"
     try:
         if tsv.is_file():
-            lines = decode_text(tsv.read_bytes()).splitlines()
+            lines = records_of(decode_text(tsv.read_bytes()))
             header = lines[0].split("\t") if lines else []
             rows = [dict(zip(header, line.split("\t"))) for line in lines[1:] if line.strip()]
         elif jsonl.is_file():
-            for number, line in enumerate(decode_text(jsonl.read_bytes()).splitlines(), 1):
+            for number, line in enumerate(records_of(decode_text(jsonl.read_bytes())), 1):
                 try:
                     row = json.loads(line) if line.strip() else None
                 except json.JSONDecodeError as exc:

@@ -32,7 +32,10 @@ ModelOption = typer.Option(
     "(env POLICY_SEARCH_MODEL).",
 )
 BackendOption = typer.Option(
-    None, "--backend", help="auto (default), torch, openvino or onnx (env POLICY_SEARCH_BACKEND)."
+    None,
+    "--backend",
+    help="auto (default: the fastest runtime that agrees with torch fp32, measured once on this machine), "
+    "torch, openvino, openvino-f32, openvino-int8 or onnx (env POLICY_SEARCH_BACKEND).",
 )
 
 
@@ -56,12 +59,12 @@ def _write(path: Path | None, text: str) -> None:
         path.write_text(text)
 
 
-def _backend(requested: str | None):
-    """The backend to run, or exit 2 on a name that is not one."""
-    from indexer.model.backends import choose_backend
+def _backend(requested: str | None, spec, progress: bool):
+    """The backend to run (measured for ``auto``), or exit 2 on a name that is not one."""
+    from indexer.model.selection import choose_backend
 
     try:
-        return choose_backend(requested)
+        return choose_backend(requested, spec, progress)
     except ValueError as exc:
         _fail(str(exc), 2)
 
@@ -100,7 +103,7 @@ def index(
         _fail("an empty path was given; name the files or folders to index (use . for this folder)", 2)
     spec = resolve_spec(model)
     progress = sys.stderr.isatty() and not as_json
-    choice = _backend(backend)
+    choice = _backend(backend, spec, progress)
     if not as_json:
         typer.echo(f"Indexing with {spec.name} on {choice.name} ({choice.reason}) into {index_dir}", err=True)
     try:
@@ -108,7 +111,7 @@ def index(
             [Path(path) for path in paths],
             index_dir,
             spec,
-            lambda: Encoder(spec, choice.name, progress=progress),
+            lambda: Encoder(spec, choice, progress=progress),
             ChunkerSettings(target_chars=target_chars),
             rebuild=rebuild,
             progress=progress,
@@ -206,20 +209,37 @@ def serve(
     index_dir: Path = IndexOption,
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(
+        0,
+        "--workers",
+        help="Worker processes, each with the model and the read-only index (0: one per core).",
+    ),
 ) -> None:
     """Serve the search API and the web page."""
     import uvicorn
 
-    from indexer.index import IndexStoreError
+    from indexer.index import IndexReader, IndexStoreError
+    from indexer.model.machine import cores
     from search_api.app import create_app
 
-    try:
-        application = create_app(index_dir)
-    except IndexStoreError as exc:
-        _fail(str(exc))
     # request heads up to 1 MiB reach the app, which answers an over-long URL with a bilingual 414;
     # beyond that uvicorn itself answers 400
-    uvicorn.run(application, host=host, port=port, log_level="warning", h11_max_incomplete_event_size=2**20)
+    limits: dict[str, Any] = {"log_level": "warning", "h11_max_incomplete_event_size": 2**20}
+    count = workers if workers > 0 else cores()
+    os.environ["POLICY_SEARCH_WORKERS"] = str(count)  # each process then takes its share of the cores
+    try:
+        if count == 1:
+            uvicorn.run(create_app(index_dir), host=host, port=port, **limits)
+            return
+        IndexReader.open(index_dir)  # a missing or unreadable index is reported before workers start
+    except IndexStoreError as exc:
+        _fail(str(exc))
+    # a search holds the GIL for most of its work, so requests use more than one core only from
+    # more than one process; each worker builds the app from the index named in the environment
+    os.environ["POLICY_SEARCH_INDEX"] = str(index_dir.resolve())
+    uvicorn.run(
+        "search_api.app:app_from_environment", factory=True, workers=count, host=host, port=port, **limits
+    )
 
 
 @app.command("eval")
@@ -294,46 +314,93 @@ def model_info(
     backend: str | None = BackendOption,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Show the resolved model: directory, dimension, token limit and prompts."""
+    """Show the resolved model, the backend and why: for ``auto``, the table measured on this CPU."""
+    from dataclasses import asdict
+
     from indexer.model.e5s1 import BundledModelError
     from indexer.model.encoder import Encoder
+    from indexer.model.machine import describe
     from indexer.model.specs import resolve_spec
 
     spec = resolve_spec(model)
+    progress = sys.stderr.isatty()
     try:
-        encoder = Encoder(spec, _backend(backend).name, progress=sys.stderr.isatty())
+        encoder = Encoder(spec, _backend(backend, spec, progress), progress=progress)
     except BundledModelError as exc:
         _fail(str(exc), 3)
     info = {
         "spec": spec.name,
         "backend": encoder.backend,
         "backend_reason": encoder.backend_reason,
+        "cpu": describe(),
         "directory": encoder.location,
         "dimension": encoder.dimension,
         "max_tokens": encoder.max_tokens,
         "prompts": spec.to_dict()["prompts"],
     }
     if as_json:
-        typer.echo(json.dumps(info, ensure_ascii=False, indent=2))
-    else:
-        for key, value in info.items():
-            typer.echo(f"{key:11} {value}")
+        typer.echo(
+            json.dumps(
+                info | {"measurements": [asdict(m) for m in encoder.measurements]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    for key, value in info.items():
+        typer.echo(f"{key:14} {value}")
+    if encoder.measurements:
+        typer.echo(
+            "\nmeasured on this CPU (the sample of indexer/model/agreement_sample.json, vs torch fp32):"
+        )
+        typer.echo(
+            f"{'backend':14} {'passages/s':>10} {'x torch':>8} {'min cosine':>11} {'top-10':>7}  agrees"
+        )
+        torch_speed = encoder.measurements[0].passages_per_second
+        for m in encoder.measurements:
+            if m.error:
+                typer.echo(f"{m.backend:14} {m.error}")
+                continue
+            speed, cosine = m.passages_per_second, min(m.passage_cosine, m.query_cosine)
+            typer.echo(
+                f"{m.backend:14} {speed:>10.1f} {speed / torch_speed:>8.2f} {cosine:>11.6f} "
+                f"{m.top10_overlap:>7.3f}  {'yes' if m.agrees else 'no'}"
+            )
 
 
 @model_app.command("prepare")
-def model_prepare(model: str | None = ModelOption, backend: str | None = BackendOption) -> None:
-    """Convert the bundled model (and export it for the backend) into the cache now; later runs reuse it."""
+def model_prepare(
+    model: str | None = ModelOption,
+    backend: str | None = BackendOption,
+    int8: bool = typer.Option(
+        False,
+        "--int8",
+        help="Also make the int8 OpenVINO model (NNCF, calibrated on corpus passages) so auto measures it.",
+    ),
+    remeasure: bool = typer.Option(False, "--remeasure", help="Measure the runtimes again for auto."),
+) -> None:
+    """Convert the bundled model, measure the runtimes for auto, export the chosen one; later runs reuse it.
+
+    Prints the model directory that will be loaded.
+    """
     from indexer.model.backends import exported_model
     from indexer.model.e5s1 import BundledModelError
+    from indexer.model.selection import measured_choice
     from indexer.model.specs import model_location, resolve_spec
 
+    progress = sys.stderr.isatty()
     try:
-        progress = sys.stderr.isatty()
-        typer.echo(
-            exported_model(
-                model_location(resolve_spec(model), progress=progress), _backend(backend).name, progress
-            )
-        )
+        spec = resolve_spec(model)
+        location = model_location(spec, progress=progress)
+        if int8:
+            exported_model(location, "openvino-int8", spec.prompts.passage, progress)
+        requested = backend or os.environ.get("POLICY_SEARCH_BACKEND") or "auto"
+        if requested == "auto":
+            choice = measured_choice(spec, remeasure=remeasure, progress=progress)
+        else:
+            choice = _backend(requested, spec, progress)
+        typer.echo(f"backend {choice.name}: {choice.reason}", err=True)
+        typer.echo(exported_model(location, choice.name, spec.prompts.passage, progress))
     except BundledModelError as exc:
         _fail(str(exc), 3)
 

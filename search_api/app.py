@@ -196,6 +196,12 @@ def create_app(
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The service for ``$POLICY_SEARCH_INDEX``: what each worker process builds when
+    ``policy-search serve --workers N`` runs several (each maps the same read-only index)."""
+    return create_app(Path(os.environ.get("POLICY_SEARCH_INDEX", "data/index")))
+
+
 class RequestLimits:
     """Answer over-long URLs (414), over-large bodies (413) and bodies that stall (408) before any
     route runs, so a careless or hostile client cannot hold a worker."""

@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +81,7 @@ class DenseScores:
         self.sentences.update(other.sentences)
 
     def top(self, limit: int) -> list[tuple[int, float]]:
-        return sorted(self.scores.items(), key=lambda item: -item[1])[:limit]
+        return by_score(self.scores)[:limit]
 
 
 def blend_dense(
@@ -112,6 +114,12 @@ def with_number_bonus(
     return boosted
 
 
+def by_score(scores: Mapping[int, Any]) -> list[tuple[int, Any]]:
+    """(chunk id, score) pairs, best first; equal scores keep their order (a stable sort, like
+    ``key=-score``, without a Python call per item: hybrid sorts every lexical match)."""
+    return sorted(scores.items(), key=itemgetter(1), reverse=True)
+
+
 def union_of(ranked: Ranked) -> set[int]:
     return {chunk_id for hits in ranked.values() for chunk_id, _ in hits}
 
@@ -122,7 +130,7 @@ def both_modes(dense: dict[int, float], lexical: Mapping[int, float], union: Ite
     passage sharing no query word scores 0)."""
     lexical_union = {i: lexical.get(i, 0.0) for i in union}
     pairs = (("dense", dense), ("lexical", lexical_union))
-    return {mode: sorted(scores.items(), key=lambda item: -item[1]) for mode, scores in pairs}
+    return {mode: by_score(scores) for mode, scores in pairs}
 
 
 def fuse(ranked: Ranked, weights: Mapping[str, float]) -> list[Candidate]:

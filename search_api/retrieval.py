@@ -7,14 +7,18 @@ candidates and scores, and ``search_api.ranking`` for how to weigh and order the
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from indexer.index import IndexStore, LiveIndex, Passage
+from indexer.index.vectors import search_one_query_per_thread
 from indexer.lexical import words
 from indexer.model.encoder import Encoder
+from indexer.model.machine import cores
 from indexer.model.specs import ModelSpec
 from search_api import ranking
 from search_api.query import NamedNumber, content_query, fts_query, highlight_terms, named_numbers, searchable
@@ -25,19 +29,32 @@ from search_api.results import document_view, passage_result
 NOTHING_TO_SEARCH = "查询中没有可检索的文字或数字 / the query has no letters or digits to search for"
 
 
+def threads_per_worker() -> int:
+    """Compute threads for one service process: the cores shared among ``$POLICY_SEARCH_WORKERS``
+    processes (set by ``policy-search serve``). Queries are small, so more threads per process
+    mostly spin: with 2 workers on 2 cores, one thread each cut a hybrid query's CPU by a fifth."""
+    workers = int(os.environ.get("POLICY_SEARCH_WORKERS", "1") or 1)
+    return max(1, cores() // max(1, workers))
+
+
 class Searcher:
     """Answers search requests on the live index of ``index_dir``, following swaps as they happen."""
 
     def __init__(
         self, index_dir: Path, encoder: Encoder | None = None, config: RankingConfig | None = None
     ) -> None:
+        search_one_query_per_thread()
         self.live = LiveIndex(Path(index_dir))
         manifest = self.live.reader.manifest
         # queries run on the backend that built the index, where installed (see indexer.model.backends)
         self.encoder = encoder or Encoder(
-            ModelSpec.from_dict(manifest.model), manifest.backend, progress=False
+            ModelSpec.from_dict(manifest.model),
+            manifest.backend,
+            progress=False,
+            threads=threads_per_worker(),
         )
         self.config = config or RankingConfig()
+        self._embedding_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="embed-query")
         self.live.set_check(lambda reader: reader.check_model(self.encoder.spec.name))
         words("预热")  # load jieba's dictionary now rather than during the first request
 
@@ -62,15 +79,19 @@ class Searcher:
         match, query_words = fts_query(content)
         ranked: ranking.Ranked = {}
         dense = DenseScores()
-        if request.mode in ("dense", "hybrid"):
-            vector = self.encoder.encode_query(content)
-            dense = self._dense(store, vector, allowed)
-            ranked["dense"] = dense.top(config.candidates)
+        # the model runs outside the GIL, so the query is embedded while SQLite scores the words
+        embedding = None
+        if request.mode != "lexical":
+            embedding = self._embedding_pool.submit(self.encoder.encode_query, content)
         if request.mode in ("lexical", "hybrid"):
             # hybrid needs every match's score; lexical alone only the top (unless filters thin it out)
             limit = config.candidates if request.mode == "lexical" and allowed is None else None
             lexical_scores = self._lexical(store, match, numbers, allowed, limit)
-            ranked["lexical"] = sorted(lexical_scores.items(), key=lambda item: -item[1])[: config.candidates]
+            ranked["lexical"] = ranking.by_score(lexical_scores)[: config.candidates]
+        if embedding is not None:
+            vector = embedding.result()
+            dense = self._dense(store, vector, allowed)
+            ranked = {"dense": dense.top(config.candidates), **ranked}
         if request.mode == "hybrid":
             union = ranking.union_of(ranked)
             dense_union = dict(ranked["dense"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,14 @@ from indexer.index.records import DOCUMENT_FIELDS, Document, DocumentInfo, Passa
 from indexer.index.vectors import nearest, stack_blobs
 
 _DOCUMENT_COLUMNS = ", ".join(f"d.{f}" for f in ("doc_id", "source", *DOCUMENT_FIELDS))
+# the passage text is cut from the document text in Python: SQLite's substr would read a whole
+# report (overflow pages and all) once per passage
 _PASSAGE_SQL = f"""
 SELECT {_DOCUMENT_COLUMNS}, c.chunk_id, c.ordinal, c.start, c.end, c.section, c.page, c.end_page,
-       c.is_commitment, substr(d.text, c.start + 1, c.end - c.start) AS text
+       c.is_commitment
 FROM chunks c JOIN documents d USING (doc_id)
 """
+TEXT_CACHE_DOCUMENTS = 256
 _INFO_FIELDS = ("doc_id", "source", *DOCUMENT_FIELDS)
 
 
@@ -40,6 +44,8 @@ class IndexReader:
         self.faiss = faiss.read_index(str(generation / "vectors.faiss"))
         self.sentence_faiss = faiss.read_index(str(generation / "sentences.faiss"))
         self._local = threading.local()
+        # document texts, cached: a generation never changes, and a query's passages come from few documents
+        self._texts = lru_cache(maxsize=TEXT_CACHE_DOCUMENTS)(self._read_text)
 
     @classmethod
     def open(cls, index_dir: Path) -> IndexReader:
@@ -93,7 +99,10 @@ class IndexReader:
             return {}
         marks = ",".join("?" * len(chunk_ids))
         rows = self._db().execute(_PASSAGE_SQL + f" WHERE c.chunk_id IN ({marks})", chunk_ids).fetchall()
-        return {row["chunk_id"]: _passage(row) for row in rows}
+        return {row["chunk_id"]: _passage(row, self._texts(row["doc_id"])) for row in rows}
+
+    def _read_text(self, doc_id: int) -> str:
+        return self._db().execute("SELECT text FROM documents WHERE doc_id = ?", [doc_id]).fetchone()[0]
 
     def neighbours(self, chunk_id: int, width: int = 1) -> list[int]:
         """Chunk ids of the passage and up to ``width`` passages either side of it, in order."""
@@ -226,8 +235,10 @@ class IndexReader:
         if limit is not None:
             sql += " ORDER BY score DESC LIMIT ?"
             params.append(limit)
+        cursor = self._db().cursor()
+        cursor.row_factory = None  # plain tuples: hybrid reads every match, thousands of rows
         try:
-            return {int(rowid): float(score) for rowid, score in self._db().execute(sql, params)}
+            return dict(cursor.execute(sql, params))
         except sqlite3.OperationalError:
             return {}
 
@@ -302,7 +313,7 @@ def _document(row: sqlite3.Row) -> Document:
     )
 
 
-def _passage(row: sqlite3.Row) -> Passage:
+def _passage(row: sqlite3.Row, document_text: str) -> Passage:
     values = {key: row[key] for key in row.keys()}  # noqa: SIM118 (sqlite3.Row has no items())
     values["is_commitment"] = bool(values["is_commitment"])
-    return Passage(**values)
+    return Passage(**values, text=document_text[row["start"] : row["end"]])

@@ -44,7 +44,7 @@ CREATE TABLE sentences (
     sentence_id INTEGER PRIMARY KEY, chunk_id INTEGER NOT NULL REFERENCES chunks(chunk_id),
     start INTEGER NOT NULL, end INTEGER NOT NULL, vector BLOB NOT NULL
 );
-CREATE INDEX sentences_by_chunk ON sentences(chunk_id);
+CREATE INDEX sentences_by_chunk ON sentences(chunk_id, start, end);  -- covers best_sentences
 CREATE TABLE retired (
     chunk_id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL
 );

@@ -1,41 +1,37 @@
 """The embedding model behind indexing and search: a thin wrapper around SentenceTransformer.
 
 It applies the spec's prompts, reports the model's token limit and counts tokens for the chunker,
-and keeps torch to the machine's cores so that indexing does not oversubscribe a small server.
+and serializes the model's use between indexing batches and queries.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from functools import cached_property
 
 import numpy as np
 from tqdm import tqdm
 
-from indexer.model.backends import choose_backend, exported_model
+from indexer.model.backends import exported_model, load_model
+from indexer.model.selection import BackendChoice, choose_backend
 from indexer.model.specs import ModelSpec, model_location
 
 log = logging.getLogger(__name__)
 
 
-def _limit_threads() -> None:
-    """One torch thread per core, and no tokenizer thread pool fighting torch for them."""
-    import torch
-
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, cores))
-
-
 class Encoder:
     """Embeds passages and queries with one model and its prompts; vectors are L2-normalized."""
 
-    def __init__(self, spec: ModelSpec, backend: str | None = None, progress: bool = True) -> None:
-        from sentence_transformers import SentenceTransformer
-
-        _limit_threads()
+    def __init__(
+        self,
+        spec: ModelSpec,
+        backend: str | BackendChoice | None = None,
+        progress: bool = True,
+        threads: int | None = None,
+    ) -> None:
+        """``backend`` is a name (``auto`` or None measures, see ``selection``) or a choice already
+        made; ``threads`` are the model's compute threads (default: one per usable core)."""
         if not progress:
             from transformers.utils import logging as transformers_logging
 
@@ -44,18 +40,13 @@ class Encoder:
         # Fast tokenizers ("Already borrowed") and OpenVINO infer requests ("busy") must not be
         # entered by two threads at once; a query waits for the batch in progress.
         self._lock = threading.Lock()
-        choice = choose_backend(backend)
-        self.backend, self.backend_reason = choice.name, choice.reason
+        choice = backend if isinstance(backend, BackendChoice) else choose_backend(backend, spec, progress)
+        self.backend, self.backend_reason, self.measurements = choice.name, choice.reason, choice.measurements
         log.info("encoder backend", extra={"backend": self.backend, "reason": self.backend_reason})
         self.location = exported_model(
-            model_location(spec, progress=progress), self.backend, progress=progress
+            model_location(spec, progress=progress), self.backend, spec.prompts.passage, progress=progress
         )
-        self.model = SentenceTransformer(
-            self.location,
-            device="cpu",
-            backend=self.backend,  # type: ignore[arg-type]  # one of BACKENDS, checked by choose_backend
-            local_files_only=os.path.isdir(self.location),
-        )
+        self.model = load_model(self.location, self.backend, threads)
 
     @cached_property
     def dimension(self) -> int:
@@ -80,15 +71,18 @@ class Encoder:
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        # a text given twice is embedded once (a sentence shared by overlapping passages is a sentence
+        # unit of each: a sixth of the corpus's units)
+        distinct = list(dict.fromkeys(texts))
+        order = sorted(range(len(distinct)), key=lambda i: -len(distinct[i]))
+        vectors = np.zeros((len(distinct), self.dimension), dtype=np.float32)
         step = batch_size * 4
-        with tqdm(total=len(texts), desc="Embedding", unit="passage", disable=not progress) as bar:
+        with tqdm(total=len(distinct), desc="Embedding", unit="text", disable=not progress) as bar:
             for start in range(0, len(order), step):
                 rows = order[start : start + step]
                 with self._lock:
                     vectors[rows] = self.model.encode(
-                        [texts[i] for i in rows],
+                        [distinct[i] for i in rows],
                         prompt=self.spec.prompts.passage,
                         batch_size=batch_size,
                         normalize_embeddings=True,
@@ -96,7 +90,10 @@ class Encoder:
                         convert_to_numpy=True,
                     )
                 bar.update(len(rows))
-        return vectors
+        if len(distinct) == len(texts):
+            return vectors
+        position = {text: row for row, text in enumerate(distinct)}
+        return vectors[[position[text] for text in texts]]
 
     def encode_query(self, text: str) -> np.ndarray:
         with self._lock:

@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from indexer.build import build_index
 from indexer.index import IndexReader
@@ -146,3 +148,54 @@ def test_a_file_name_that_is_not_utf8_is_passed_over(tmp_path):
     (tmp_path / name).write_text("关于加装电梯的答复", encoding="utf-8")
     found = discover([tmp_path])
     assert found.files == [] and "not valid UTF-8" in found.passed_over[0][1]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+records = st.fixed_dictionaries(
+    {},
+    optional={
+        "title": json_values,
+        "content": json_values,
+        "date": json_values,
+        "year": json_values,
+        "issuer": json_values,
+        "proposal_or_doc_number": json_values,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=2000), suffix=st.sampled_from([".txt", ".md", ".jsonl", ".docx", ".pdf"]))
+def test_any_bytes_in_any_file_type_are_read_or_refused_with_a_reason(tmp_path, data, suffix):
+    path = tmp_path / f"file{suffix}"
+    path.write_bytes(data)
+    try:
+        reading = read_source(path)
+    except SourceError as exc:
+        assert str(exc)
+        return
+    for doc in reading.documents:
+        assert doc.text.strip()
+        assert all(0 <= offset <= len(doc.text) for offset in [*doc.headings, *(p[0] for p in doc.pages)])
+    assert all(isinstance(problem, str) and problem for problem in reading.problems)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.one_of(records, json_values), max_size=6), good_at=st.integers(0, 6))
+def test_any_jsonl_keeps_its_good_records_and_reports_each_other_line(tmp_path, lines, good_at):
+    texts = [json.dumps(line, ensure_ascii=False) for line in lines]
+    good = json.dumps({"title": "好的一行", "content": GOOD_TEXT}, ensure_ascii=False)
+    texts.insert(min(good_at, len(texts)), good)
+    path = tmp_path / "records.jsonl"
+    path.write_text("\n".join(texts), encoding="utf-8")
+    reading = read_source(path)
+    assert any(doc.text.startswith("关于加强老年助餐服务的答复") for doc in reading.documents)
+    for doc in reading.documents:
+        metadata, _ = clean_given(doc.metadata)  # whatever the fields, cleaning them never fails
+        assert all(isinstance(value, (str, int)) for value in metadata.values())
+    reported = {int(problem.split(":")[0].removeprefix("line ")) for problem in reading.problems}
+    assert len(reading.documents) + len(reported) <= len(texts)
