@@ -75,3 +75,38 @@ def test_ids_are_stable_across_a_rebuild_and_an_old_passage_id_names_its_replace
     assert client.get(f"/passages/{detail['replacement']}").status_code == 200
     unchanged = next(p for source, ps in passages.items() if source != changed.name for p in ps)
     assert client.get(f"/passages/{unchanged}").status_code == 200
+
+
+def test_real_builds_killed_between_manifest_and_swap_keep_serving_the_live_generation(
+    tmp_path, small_corpus, spec, encoder
+):
+    """The state a `kill -9` between writing the manifest and swapping CURRENT leaves (the swap is
+    one rename, so no signal can be timed into it): a second real build complete on disk, CURRENT
+    still naming the first. The service keeps answering from the first; the next run removes the
+    orphan, keeps the first as the previous generation and swaps in a new one."""
+    from indexer.build import build_index
+    from search_api.request import SearchRequest
+    from search_api.retrieval import Searcher
+
+    index_dir = tmp_path / "index"
+    build_index([small_corpus], index_dir, spec, lambda: encoder, progress=False)
+    live = live_generation(index_dir)
+    assert live is not None
+    extra = small_corpus / "reply-2023-0999-river.txt"
+    extra.write_text("关于河道保洁的答复\n\n今年完成河道清淤12公里。", encoding="utf-8")
+    build_index([small_corpus], index_dir, spec, lambda: encoder, progress=False)
+    orphan = live_generation(index_dir)
+    assert orphan is not None and orphan != live and (orphan / MANIFEST).is_file() and live.is_dir()
+    (index_dir / CURRENT).write_text(live.name, encoding="utf-8")  # as it was before the swap
+
+    searcher = Searcher(index_dir, encoder)
+    sources = {r["source"] for r in searcher.search(SearchRequest(query="河道清淤", k=20))["results"]}
+    assert extra.name not in sources  # the never-live generation is not served
+
+    extra.write_text("关于河道保洁的答复\n\n今年完成河道清淤15公里。", encoding="utf-8")
+    build_index([small_corpus], index_dir, spec, lambda: encoder, progress=False)
+    newest = live_generation(index_dir)
+    assert not orphan.exists() and live.is_dir() and newest not in (live, orphan)
+    assert sorted(p.name for p in index_dir.glob("gen-*")) == sorted([live.name, newest.name])
+    top = searcher.search(SearchRequest(query="河道清淤15公里"))["results"][0]
+    assert top["source"] == extra.name and "15公里" in top["text"]
