@@ -28,7 +28,7 @@ from search_api.retrieval import Searcher
 from search_api.schemas import DocumentView, ErrorBody, PassageView, SearchResponse
 
 STATIC = Path(__file__).parent / "static"
-OPEN_PATHS = ("/healthz", "/static/")
+OPEN_PATHS = ("/healthz", "/static/", "/favicon.ico")
 log = logging.getLogger(__name__)
 
 
@@ -189,6 +189,11 @@ def create_app(
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        """Browsers ask for /favicon.ico whatever the page links; the SVG icon answers it."""
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(RequestLimits)

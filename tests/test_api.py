@@ -152,7 +152,9 @@ def test_stats_health_page_and_openapi(client):
     )
     assert client.get("/healthz").json() == {"status": "ok"}
     page = client.get("/")
-    assert page.status_code == 200 and "政策文件" in page.text
+    assert page.status_code == 200 and "政策文件" in page.text and "/static/favicon.svg" in page.text
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
     schema = client.get("/openapi.json").json()
     assert "天津有多少家企业在香港上市" in str(schema["paths"]["/search"])
 
@@ -171,6 +173,7 @@ def test_api_keys(replies_index, searcher):
     )
     assert keyed.get("/healthz").status_code == 200
     assert keyed.get("/").status_code == 200 and keyed.get("/static/app.js").status_code == 200
+    assert keyed.get("/favicon.ico").status_code == 200
     body = keyed.get("/stats").json()["detail"]
     assert body["zh"] and body["en"] == "missing or invalid API key"
 

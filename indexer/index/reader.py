@@ -52,7 +52,8 @@ class IndexReader:
         generation = live_generation(index_dir)
         if generation is None:
             raise IndexStoreError(
-                f"no index in {index_dir}; build one with `policy-search index PATH --index {index_dir}`"
+                f"no index in {index_dir.resolve()}; build one with `policy-search index PATH --index "
+                f"{index_dir}`, or point at an existing one with --index DIR or POLICY_SEARCH_INDEX"
             )
         return cls(generation)
 
