@@ -79,6 +79,14 @@ def test_canonical_text_removes_only_noise():
     )  # full-width digits kept as printed
 
 
+def test_a_subscript_on_a_line_of_its_own_is_joined_back():
+    assert canonical_text("广义货币M\n2\n增长11.3%") == "广义货币M2增长11.3%"
+    assert canonical_text("可吸入颗粒物（PM\n10\n）治理") == "可吸入颗粒物（PM10）治理"
+    # a number line before a paragraph break, a heading or the end stays where it was
+    for kept in ("方案A\n2\n\n第二段", "附件B\n3", "第一章\n2\n3\n总则", "共计\n2\n项"):
+        assert canonical_text(kept) == kept
+
+
 @pytest.mark.parametrize("stem", ["reply-2024-0108-elderly-care", "policy-2022-charging-infrastructure"])
 def test_pdf_metadata_matches_the_text_version(stem):
     """Wrapped titles, pypdf's spaces at font changes and signatures do not cost metadata."""
