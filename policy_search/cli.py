@@ -59,12 +59,12 @@ def _write(path: Path | None, text: str) -> None:
         path.write_text(text)
 
 
-def _backend(requested: str | None, spec, progress: bool):
+def _backend(requested: str | None, spec, progress: bool, remeasure: bool = False):
     """The backend to run (measured for ``auto``), or exit 2 on a name that is not one."""
     from indexer.model.selection import choose_backend
 
     try:
-        return choose_backend(requested, spec, progress)
+        return choose_backend(requested, spec, progress, remeasure)
     except ValueError as exc:
         _fail(str(exc), 2)
 
@@ -385,7 +385,6 @@ def model_prepare(
     """
     from indexer.model.backends import exported_model
     from indexer.model.e5s1 import BundledModelError
-    from indexer.model.selection import measured_choice
     from indexer.model.specs import model_location, resolve_spec
 
     progress = sys.stderr.isatty()
@@ -394,11 +393,7 @@ def model_prepare(
         location = model_location(spec, progress=progress)
         if int8:
             exported_model(location, "openvino-int8", spec.prompts.passage, progress)
-        requested = backend or os.environ.get("POLICY_SEARCH_BACKEND") or "auto"
-        if requested == "auto":
-            choice = measured_choice(spec, remeasure=remeasure, progress=progress)
-        else:
-            choice = _backend(requested, spec, progress)
+        choice = _backend(backend, spec, progress, remeasure)
         typer.echo(f"backend {choice.name}: {choice.reason}", err=True)
         typer.echo(exported_model(location, choice.name, spec.prompts.passage, progress))
     except BundledModelError as exc:

@@ -39,11 +39,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Runtime:
-    """A way to run the model: a sentence-transformers backend, its exported files and options."""
+    """A way to run the model: a sentence-transformers backend, its exported files and, for
+    OpenVINO, the compile options it is loaded with."""
 
     library: str
     export: str
-    load_options: dict[str, Any] = field(default_factory=dict)
+    ov_config: dict[str, Any] = field(default_factory=dict)
     install_hint: str = ""
 
 
@@ -55,7 +56,7 @@ RUNTIMES = {
     "openvino-f32": Runtime(
         "openvino",
         "openvino",
-        {"model_kwargs": {"ov_config": {"INFERENCE_PRECISION_HINT": "f32"}}},
+        {"INFERENCE_PRECISION_HINT": "f32"},
         "pip install 'policy-search[fast]'",
     ),
     "openvino-int8": Runtime("openvino", "openvino-int8", install_hint="pip install 'policy-search[fast]'"),
@@ -88,9 +89,14 @@ def export_dir(location: str, export: str) -> Path:
     return root / "exports" / f"{source.name}-{digest}-{export}"
 
 
+def _complete(directory: Path) -> bool:
+    """An export is complete once its modules.json is there (it is renamed into place whole)."""
+    return (directory / "modules.json").is_file()
+
+
 def is_exported(location: str, backend: str) -> bool:
     export = RUNTIMES[backend].export
-    return export == "torch" or (export_dir(location, export) / "modules.json").is_file()
+    return export == "torch" or _complete(export_dir(location, export))
 
 
 def exported_model(location: str, backend: str, passage_prompt: str = "", progress: bool = True) -> str:
@@ -102,7 +108,7 @@ def exported_model(location: str, backend: str, passage_prompt: str = "", progre
     if export == "torch":
         return location
     target = export_dir(location, export)
-    if (target / "modules.json").is_file():
+    if _complete(target):
         return str(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
@@ -116,7 +122,7 @@ def exported_model(location: str, backend: str, passage_prompt: str = "", progre
         try:
             os.rename(staging / "model", target)
         except OSError:
-            if not (target / "modules.json").is_file():
+            if not _complete(target):
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -178,10 +184,9 @@ def load_model(location: str, backend: str, threads: int | None = None) -> Any:
     threads = threads or cores()
     _limit_threads(threads)
     runtime = RUNTIMES[backend]
-    options = dict(runtime.load_options)
+    options: dict[str, Any] = {}
     if runtime.library == "openvino":
-        ov_config = dict(options.get("model_kwargs", {}).get("ov_config", {}), INFERENCE_NUM_THREADS=threads)
-        options["model_kwargs"] = {"ov_config": ov_config}
+        options["model_kwargs"] = {"ov_config": {**runtime.ov_config, "INFERENCE_NUM_THREADS": threads}}
     return SentenceTransformer(
         location,
         device="cpu",

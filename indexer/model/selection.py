@@ -117,9 +117,13 @@ def pick(measurements: list[Measurement]) -> BackendChoice:
 
 
 def choose_backend(
-    requested: str | None = None, spec: ModelSpec | None = None, progress: bool = False
+    requested: str | None = None,
+    spec: ModelSpec | None = None,
+    progress: bool = False,
+    remeasure: bool = False,
 ) -> BackendChoice:
-    """Resolve the backend: explicit (argument, then $POLICY_SEARCH_BACKEND) or ``auto`` by measurement.
+    """Resolve the backend: explicit (argument, then $POLICY_SEARCH_BACKEND) or ``auto`` by measurement
+    (``remeasure`` ignores this machine's cached table).
 
     ``auto`` needs the model's spec; without one (nothing to measure) it stays on torch fp32.
     """
@@ -136,7 +140,7 @@ def choose_backend(
         return BackendChoice(requested, f"{requested} {source}")
     if spec is None:
         return BackendChoice("torch", "auto without a model to measure: torch fp32")
-    return measured_choice(spec, progress=progress)
+    return measured_choice(spec, remeasure, progress)
 
 
 def candidates(location: str) -> list[str]:
@@ -156,17 +160,20 @@ def _cache_key(spec: ModelSpec, location: str) -> dict:
     }
 
 
+def _cache_path(key: dict) -> Path:
+    return cache_root() / "backend-choices" / f"{_digest(key)}.json"
+
+
 def choice_cache_path(spec: ModelSpec) -> Path:
     """Where this machine's measurements for ``spec`` are kept (one file per key)."""
-    key = _cache_key(spec, model_location(spec, progress=False))
-    return cache_root() / "backend-choices" / f"{_digest(key)}.json"
+    return _cache_path(_cache_key(spec, model_location(spec, progress=False)))
 
 
 def measured_choice(spec: ModelSpec, remeasure: bool = False, progress: bool = False) -> BackendChoice:
     """The choice for ``auto`` from this machine's cached measurements, measuring first if needed."""
     location = model_location(spec, progress=progress)
     key = _cache_key(spec, location)
-    path = choice_cache_path(spec)
+    path = _cache_path(key)
     if path.is_file() and not remeasure:
         try:
             return pick(
