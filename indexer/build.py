@@ -37,7 +37,7 @@ from indexer.index.vectors import faiss_description
 from indexer.lexical import fts_text
 from indexer.metadata import clean_given, document_metadata
 from indexer.model.specs import ModelSpec
-from indexer.rules import rules_fingerprint
+from indexer.rules import rules_fingerprint, tracking_fingerprint
 from indexer.sources import Document, SourceError, discover, load_manifest, read_source
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,12 @@ class Summary:
     chunks: int = 0
     embedded_chunks: int = 0
     embedded_sentences: int = 0
+    commitments: int = 0
+    follow_ups: int = 0
     seconds: float = 0.0
-    timings: dict = field(default_factory=lambda: {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0})
+    timings: dict = field(
+        default_factory=lambda: {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0, "track": 0.0}
+    )
 
     @property
     def chunks_per_second(self) -> float:
@@ -193,7 +197,7 @@ def build_index(
             raise SourceError("no documents to index" + (f" ({reasons})" if reasons else ""))
         summary.unchanged = len(keep)
         summary.removed = len(set(previous) - seen)
-        if old and not pending and not summary.removed:
+        if old and not pending and not summary.removed and old.manifest.tracking == tracking_fingerprint():
             summary.chunks = old.stats()["chunks"]
             summary.seconds = time.perf_counter() - started
             return summary
@@ -299,6 +303,12 @@ def _write_generation(
         summary.chunks += row
         if old:
             writer.retire_passages(old, [item.doc_id for item in pending], keep)
+        summary.timings["write"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        tracking = writer.track_commitments()
+        summary.commitments, summary.follow_ups = len(tracking.commitments), len(tracking.links)
+        summary.timings["track"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         sentence_count = writer.count_sentences()
         writer.commit(
             Manifest(
@@ -316,6 +326,7 @@ def _write_generation(
                     "passages": faiss_description(summary.chunks),
                     "sentences": faiss_description(sentence_count),
                 },
+                tracking=tracking_fingerprint(),
             )
         )
         summary.timings["write"] += time.perf_counter() - clock

@@ -15,9 +15,22 @@ import re
 from functools import lru_cache
 from types import ModuleType
 
-from indexer import chunking, lexical, metadata, normalize, sources
+from indexer import (
+    chunking,
+    citations,
+    commitments,
+    follow_ups,
+    lexical,
+    metadata,
+    normalize,
+    sources,
+    tracking,
+)
 
 RULE_MODULES: tuple[ModuleType, ...] = (normalize, sources, metadata, chunking, lexical)
+# the rules of commitment tracking, which is derived afresh for every generation: a change to
+# them means a new generation, but no re-embedding
+TRACKING_MODULES: tuple[ModuleType, ...] = (commitments, citations, follow_ups, tracking)
 
 
 def _describe(value: object) -> object:
@@ -39,8 +52,17 @@ def _describe(value: object) -> object:
 
 @lru_cache(maxsize=1)
 def rules_fingerprint() -> str:
+    return _fingerprint(RULE_MODULES)
+
+
+@lru_cache(maxsize=1)
+def tracking_fingerprint() -> str:
+    return _fingerprint(TRACKING_MODULES + RULE_MODULES)
+
+
+def _fingerprint(modules: tuple[ModuleType, ...]) -> str:
     parts: list[object] = [importlib.metadata.version("jieba")]
-    for module in RULE_MODULES:
+    for module in modules:
         for name in sorted(vars(module)):
             if name.lstrip("_").isupper() and (described := _describe(vars(module)[name])) is not None:
                 parts.append([module.__name__, name, described])

@@ -137,7 +137,14 @@ def index(
                 }
                 | {
                     k: data[k]
-                    for k in ("embedded_chunks", "embedded_sentences", "chunks_per_second", "timings")
+                    for k in (
+                        "embedded_chunks",
+                        "embedded_sentences",
+                        "chunks_per_second",
+                        "commitments",
+                        "follow_ups",
+                        "timings",
+                    )
                 },
                 ensure_ascii=False,
             )
@@ -147,7 +154,8 @@ def index(
         f"added {summary.added}, updated {summary.updated}, removed {summary.removed}, "
         f"unchanged {summary.unchanged} documents; {summary.chunks} passages ({summary.embedded_chunks} "
         f"embedded, with {summary.embedded_sentences} sentence units) in {summary.seconds:.1f} s "
-        f"({summary.chunks_per_second:.1f} passages/s)"
+        f"({summary.chunks_per_second:.1f} passages/s); {summary.commitments} commitments with "
+        f"{summary.follow_ups} follow-ups tracked in {summary.timings['track']:.1f} s"
     )
     for skipped in summary.skipped:
         typer.echo(f"skipped {skipped['path']}: {skipped['reason']}")
@@ -202,6 +210,85 @@ def query(
         typer.secho(f"{rank}. {hit['citation']}{flag}", bold=True)
         location = f"doc {hit['doc_id']}, chars {hit['start']}–{hit['end']}, score {hit['score']}"
         typer.echo(f"   {hit['text']}\n   ({location})\n")
+
+
+def _commitment_option(name: str, flag: str) -> Any:
+    """A CLI option for a commitment-listing field, with the default and help of ``CommitmentRequest``."""
+    from search_api.commitments import CommitmentRequest
+
+    field = CommitmentRequest.model_fields[name]
+    return typer.Option(field.default, flag, help=field.description)
+
+
+@app.command()
+def commitments(
+    text: str | None = typer.Argument(None, help="What the commitments are about (none: newest first)."),
+    index_dir: Path = IndexOption,
+    k: int = _commitment_option("k", "--k"),
+    year_from: int | None = _commitment_option("year_from", "--year-from"),
+    year_to: int | None = _commitment_option("year_to", "--year-to"),
+    issuer: str | None = _commitment_option("issuer", "--issuer"),
+    doc_type: str | None = _commitment_option("doc_type", "--doc-type"),
+    status: str | None = _commitment_option("status", "--status"),
+    as_json: bool = typer.Option(False, "--json", help="Print the API's JSON response."),
+) -> None:
+    """Commitments (promises, targets, plans) with the later passages reporting what became of them."""
+    from pydantic import ValidationError
+
+    from indexer.index import IndexStoreError
+    from search_api.commitments import CommitmentRequest, list_commitments
+    from search_api.request import QueryError
+    from search_api.retrieval import Searcher
+
+    fields = {"k": k, "year_from": year_from, "year_to": year_to, "issuer": issuer, "doc_type": doc_type}
+    try:
+        searcher = Searcher(index_dir)
+        response = list_commitments(searcher, CommitmentRequest(q=text, status=status, **fields))
+    except (QueryError, IndexStoreError, ValidationError) as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        typer.echo(json.dumps(response, ensure_ascii=False, indent=2))
+        return
+    if not response["commitments"]:
+        typer.echo(response.get("reason", "no commitments"))
+    for rank, found in enumerate(response["commitments"], 1):
+        due = f"，期限{found['deadline_year']}年" if found["deadline_year"] else ""
+        typer.secho(f"{rank}. [{STATUS_WORDS[found['status']]}{due}] {found['citation']}", bold=True)
+        typer.echo(f"   {found['text']}")
+        for follow in found["follow_ups"]:
+            cited = "，引用原文件" if follow["explicit"] else ""
+            typer.echo(
+                f"   → {follow['year']}年 {RELATION_WORDS[follow['relation']]}{cited}：{follow['text']}"
+            )
+            typer.echo(f"     {follow['citation']}")
+        typer.echo("")
+
+
+STATUS_WORDS = {"done": "已完成", "in_progress": "推进中", "revised": "已调整", "no_follow_up": "暂无后续"}
+RELATION_WORDS = {"progress": "进展", "done": "完成", "revised": "调整", "restated": "重申"}
+
+
+@app.command("eval-commitments")
+def evaluate_commitments_command(
+    gold_files: list[Path] = typer.Argument(..., help="Commitment gold lines (eval/data/README.md)."),
+    index_dir: Path = IndexOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the summary and per-line results as JSON."),
+) -> None:
+    """Coverage, follow-up recall@3/@5, no-follow-up precision and query recall@5 of commitment tracking."""
+    from eval.commitments import evaluate_commitments, markdown
+    from indexer.index import IndexStoreError
+    from search_api.retrieval import Searcher
+
+    try:
+        result = evaluate_commitments(gold_files, Searcher(index_dir))
+    except IndexStoreError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    typer.echo(markdown(result["summary"]))
+    for error in result["summary"]["data_errors"]:
+        typer.echo(f"data error: {error}", err=True)
 
 
 @app.command()

@@ -23,9 +23,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from search_api.auth import ApiKeys
+from search_api.commitments import CommitmentRequest, list_commitments
 from search_api.request import QueryError, SearchRequest
 from search_api.retrieval import Searcher
-from search_api.schemas import DocumentView, ErrorBody, PassageView, SearchResponse
+from search_api.schemas import CommitmentsResponse, DocumentView, ErrorBody, PassageView, SearchResponse
 
 STATIC = Path(__file__).parent / "static"
 OPEN_PATHS = ("/healthz", "/static/", "/favicon.ico")
@@ -138,6 +139,11 @@ def create_app(
     @app.post("/search", response_model=SearchResponse, tags=["search"], responses=errors)
     def search_post(request: SearchRequest) -> dict:
         return searcher.search(request)
+
+    @app.get("/commitments", response_model=CommitmentsResponse, tags=["commitments"], responses=errors)
+    def commitments(request: Annotated[CommitmentRequest, Query()]) -> dict:
+        """承诺及其后续报告：有查询时按混合检索排序，无查询时最新在前 / commitments and their follow-ups."""
+        return list_commitments(searcher, request)
 
     @app.get("/documents", tags=["documents"])
     def documents() -> list[dict]:

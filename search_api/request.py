@@ -74,10 +74,10 @@ class SearchRequest(BaseModel):
             )
         if not 1 <= self.k <= MAX_K:
             raise QueryError(f"k 必须在 1 到 {MAX_K} 之间", f"k must be between 1 and {MAX_K}")
-        _check_choice(self.mode, MODES, "检索模式", "mode")
-        _check_choice(self.sort, SORTS, "排序方式", "sort")
+        check_choice(self.mode, MODES, "检索模式", "mode")
+        check_choice(self.sort, SORTS, "排序方式", "sort")
         if self.doc_type is not None:
-            _check_choice(self.doc_type, DOC_TYPES, "文档类型", "doc_type")
+            check_choice(self.doc_type, DOC_TYPES, "文档类型", "doc_type")
         if self.year_from and self.year_to and self.year_from > self.year_to:
             raise QueryError("起始年份不能晚于结束年份", "year_from must not be after year_to")
         if self.per_doc is not None and not 1 <= self.per_doc <= MAX_K:
@@ -86,7 +86,7 @@ class SearchRequest(BaseModel):
             )
 
 
-def _check_choice(value: str, allowed: tuple[str, ...], zh_name: str, en_name: str) -> None:
+def check_choice(value: str, allowed: tuple[str, ...], zh_name: str, en_name: str) -> None:
     if value not in allowed:
         raise QueryError(
             f"未知的{zh_name}：{value}（可选 {', '.join(allowed)}）",

@@ -21,6 +21,7 @@ from indexer.model.encoder import Encoder
 from indexer.model.machine import cores
 from indexer.model.specs import ModelSpec
 from search_api import ranking
+from search_api.commitments import commitment_view
 from search_api.query import NamedNumber, content_query, fts_query, highlight_terms, named_numbers, searchable
 from search_api.ranking import Candidate, DenseScores, RankingConfig
 from search_api.request import SearchRequest
@@ -111,6 +112,9 @@ class Searcher:
         results = ranking.select(fused, passages, request.k, request.per_doc, request.sort)
         terms = highlight_terms(query_words)
         payload = [self._result(passages[c.chunk_id], c, terms, request.mode != "lexical") for c in results]
+        held = store.commitments_of_chunks([c.chunk_id for c in results])
+        for result in payload:
+            result["commitment_ids"] = held.get(result["chunk_id"], [])
         return _response(request, started, payload, None if payload else _empty_reason(allowed))
 
     def _dense(self, store: IndexStore, vector: np.ndarray, allowed: list[int] | None) -> DenseScores:
@@ -159,11 +163,18 @@ class Searcher:
         return [{key: getattr(info, key) for key in keys} for info in self.store.list_documents()]
 
     def document(self, doc_id: int) -> dict | None:
+        """A document with its passages' outline, its commitments (with follow-ups), and the
+        indexed documents it cites and that cite it."""
         store = self.store
         found = store.document(doc_id)
         if found is None:
             return None
-        return document_view(found, list(store.passages(store.document_passages(doc_id)).values()))
+        view = document_view(found, list(store.passages(store.document_passages(doc_id)).values()))
+        commitments = store.commitments(store.filter_commitments(doc_id=doc_id))
+        view["commitments"] = [commitment_view(c) for c in sorted(commitments, key=lambda c: c.start)]
+        cites, cited_by = store.citations(doc_id)
+        view["cites"], view["cited_by"] = [c.to_dict() for c in cites], [c.to_dict() for c in cited_by]
+        return view
 
     def passage_with_neighbours(self, chunk_id: int, width: int = 1) -> dict | None:
         store = self.store

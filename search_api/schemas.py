@@ -60,6 +60,9 @@ class Passage(DocumentFields):
         description="段落中与查询最接近的句子（词法检索时为空） / "
         "the passage's sentence nearest the query (none in lexical mode)",
     )
+    commitment_ids: list[int] = Field(
+        default_factory=list, description="段落中的承诺（见 /commitments）/ commitments this passage holds"
+    )
 
 
 class SearchResponse(BaseModel):
@@ -70,6 +73,42 @@ class SearchResponse(BaseModel):
     reason: str | None = Field(None, description="结果为空的原因 / why the list is empty")
 
 
+class FollowUp(DocumentFields):
+    start: int
+    end: int
+    text: str = Field(description="后续报告原文，等于 document.text[start:end] / exact source span")
+    relation: str = Field(description="progress | done | revised | restated")
+    explicit: bool = Field(
+        description="后续文件是否引用了承诺所在文件 / the later document cites the promise's"
+    )
+    score: float
+    citation: str
+
+
+class Commitment(DocumentFields):
+    commitment_id: int
+    chunk_id: int = Field(description="承诺所在段落 / the passage holding it")
+    start: int
+    end: int
+    section: str
+    text: str = Field(description="承诺原文，等于 document.text[start:end] / exact source span")
+    deadline_year: int | None = Field(description="完成期限年份 / the year it is due, where stated")
+    target: str | None = Field(
+        description="目标数字及单位 / the target figure with its unit", examples=["20万个"]
+    )
+    topic: str = Field(description="主题词 / topic words")
+    status: str = Field(description="done | in_progress | revised | no_follow_up")
+    citation: str
+    follow_ups: list[FollowUp] = Field(description="后续报告，最新在前 / later reports, newest first")
+
+
+class CommitmentsResponse(BaseModel):
+    query: str
+    took_ms: float
+    commitments: list[Commitment]
+    reason: str | None = Field(None, description="结果为空的原因 / why the list is empty")
+
+
 class DocumentView(DocumentFields):
     metadata: dict
     text: str = Field(
@@ -77,6 +116,15 @@ class DocumentView(DocumentFields):
     )
     passages: list[dict] = Field(
         description="本文档的段落位置 / the document's passages: chunk_id, start, end, section, is_commitment"
+    )
+    commitments: list[Commitment] = Field(
+        default_factory=list, description="本文档的承诺及其后续 / its commitments and what became of them"
+    )
+    cites: list[DocumentFields] = Field(
+        default_factory=list, description="本文档引用的文件 / documents it cites"
+    )
+    cited_by: list[DocumentFields] = Field(
+        default_factory=list, description="引用本文档的文件 / documents citing it"
     )
 
 

@@ -278,5 +278,6 @@ def test_cli_json_summary(tmp_path, small_corpus):
     summary = json.loads(result.stdout)
     assert summary["added"] == 3 and summary["chunks"] > 0 and summary["seconds"] > 0
     assert summary["embedded_sentences"] > summary["embedded_chunks"] == summary["chunks"]
-    assert set(summary["timings"]) == {"parse", "chunk", "embed", "write"}
+    assert set(summary["timings"]) == {"parse", "chunk", "embed", "write", "track"}
+    assert summary["commitments"] >= 0 and summary["follow_ups"] >= 0
     assert summary["skipped"][0]["path"].endswith("broken.pdf") and summary["skipped"][0]["reason"]

@@ -30,6 +30,9 @@ class Manifest:
     chunks: int
     sentences: int
     faiss: dict
+    # fingerprint of the commitment-tracking rules the generation was derived with; None for a
+    # generation written before tracking existed (the next run derives it, without re-embedding)
+    tracking: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
@@ -40,7 +43,7 @@ class Manifest:
                 f"(it reads format {FORMAT_VERSION}); run `policy-search index` on the documents again "
                 "to rebuild it"
             )
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

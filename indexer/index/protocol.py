@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from indexer.index.manifest import Manifest
-from indexer.index.records import Document, DocumentInfo, Passage
+from indexer.index.records import CommitmentRecord, Document, DocumentInfo, Passage
 
 
 class IndexStore(Protocol):
@@ -61,6 +61,26 @@ class IndexStore(Protocol):
         issuer: str | None = None,
         commitments_only: bool = False,
     ) -> list[int] | None: ...
+
+    @property
+    def tracks_commitments(self) -> bool: ...
+
+    def commitments(self, commitment_ids: list[int]) -> list[CommitmentRecord]: ...
+
+    def commitments_of_chunks(self, chunk_ids: list[int]) -> dict[int, list[int]]: ...
+
+    def filter_commitments(
+        self,
+        doc_type: str | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+        issuer: str | None = None,
+        doc_id: int | None = None,
+    ) -> list[int]: ...
+
+    def commitment_cosines(self, vector: np.ndarray, commitment_ids: list[int]) -> dict[int, float]: ...
+
+    def citations(self, doc_id: int) -> tuple[list[DocumentInfo], list[DocumentInfo]]: ...
 
     def retired_passage(self, chunk_id: int) -> tuple[int, int, int] | None: ...
 

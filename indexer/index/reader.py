@@ -18,7 +18,7 @@ import numpy as np
 
 from indexer.index.layout import MANIFEST, live_generation
 from indexer.index.manifest import IndexStoreError, Manifest
-from indexer.index.records import DOCUMENT_FIELDS, Document, DocumentInfo, Passage
+from indexer.index.records import DOCUMENT_FIELDS, CommitmentRecord, Document, DocumentInfo, FollowUp, Passage
 from indexer.index.vectors import nearest, stack_blobs
 
 _DOCUMENT_COLUMNS = ", ".join(f"d.{f}" for f in ("doc_id", "source", *DOCUMENT_FIELDS))
@@ -28,6 +28,18 @@ _PASSAGE_SQL = f"""
 SELECT {_DOCUMENT_COLUMNS}, c.chunk_id, c.ordinal, c.start, c.end, c.section, c.page, c.end_page,
        c.is_commitment
 FROM chunks c JOIN documents d USING (doc_id)
+"""
+_COMMITMENT_SQL = f"""
+SELECT {_DOCUMENT_COLUMNS}, m.commitment_id, m.chunk_id, m.start, m.end, m.section, m.deadline_year,
+       m.target, m.topic
+FROM commitments m JOIN documents d USING (doc_id)
+WHERE m.commitment_id IN (SELECT value FROM json_each(?))
+"""
+_FOLLOW_UP_SQL = f"""
+SELECT {_DOCUMENT_COLUMNS}, f.commitment_id, f.start, f.end, f.relation, f.explicit, f.score
+FROM follow_ups f JOIN documents d USING (doc_id)
+WHERE f.commitment_id IN (SELECT value FROM json_each(?))
+ORDER BY d.year DESC, d.date DESC, f.score DESC
 """
 TEXT_CACHE_DOCUMENTS = 256
 _INFO_FIELDS = ("doc_id", "source", *DOCUMENT_FIELDS)
@@ -292,6 +304,116 @@ class IndexReader:
         )
         return [r[0] for r in rows]
 
+    # --- commitment tracking ------------------------------------------------------------------
+    @property
+    def tracks_commitments(self) -> bool:
+        """Whether this generation holds commitments (one written before tracking existed does not)."""
+        return self.manifest.tracking is not None
+
+    def commitments(self, commitment_ids: list[int]) -> list[CommitmentRecord]:
+        """Commitments with their document's metadata and follow-ups (newest first), in the order given."""
+        if not commitment_ids or not self.tracks_commitments:
+            return []
+        db = self._db()
+        ids = json.dumps(commitment_ids)
+        rows = db.execute(_COMMITMENT_SQL, [ids]).fetchall()
+        follow_rows = db.execute(_FOLLOW_UP_SQL, [ids]).fetchall()
+        follow_ups: dict[int, list[FollowUp]] = {}
+        for row in follow_rows:
+            info = {f: row[f] for f in _INFO_FIELDS}
+            text = self._texts(row["doc_id"])[row["start"] : row["end"]]
+            follow_ups.setdefault(row["commitment_id"], []).append(
+                FollowUp(**info, start=row["start"], end=row["end"], text=text, relation=row["relation"],
+                         explicit=bool(row["explicit"]), score=row["score"])
+            )  # fmt: skip
+        found = {}
+        for row in rows:
+            values = {key: row[key] for key in row.keys()}  # noqa: SIM118 (sqlite3.Row has no items())
+            values["text"] = self._texts(row["doc_id"])[row["start"] : row["end"]]
+            values["follow_ups"] = tuple(follow_ups.get(row["commitment_id"], ()))
+            found[row["commitment_id"]] = CommitmentRecord(**values)
+        return [found[i] for i in commitment_ids if i in found]
+
+    def commitments_of_chunks(self, chunk_ids: list[int]) -> dict[int, list[int]]:
+        """The commitment ids each passage holds, in text order."""
+        if not chunk_ids or not self.tracks_commitments:
+            return {}
+        rows = self._db().execute(
+            "SELECT p.chunk_id, m.commitment_id"
+            " FROM commitment_chunks p JOIN commitments m USING (commitment_id)"
+            " WHERE p.chunk_id IN (SELECT value FROM json_each(?)) ORDER BY m.start",
+            [json.dumps(chunk_ids)],
+        )
+        held: dict[int, list[int]] = {}
+        for chunk_id, commitment_id in rows:
+            held.setdefault(chunk_id, []).append(commitment_id)
+        return held
+
+    def filter_commitments(
+        self,
+        doc_type: str | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+        issuer: str | None = None,
+        doc_id: int | None = None,
+    ) -> list[int]:
+        """Commitment ids passing the filters, newest document first, in text order within one."""
+        if not self.tracks_commitments:
+            return []
+        conditions = [
+            ("d.doc_type = ?", doc_type),
+            ("d.year >= ?", year_from),
+            ("d.year <= ?", year_to),
+            ("instr(d.issuer, ?) > 0", issuer),
+            ("d.doc_id = ?", doc_id),
+        ]
+        chosen = [(clause, value) for clause, value in conditions if value is not None and value != ""]
+        where = " AND ".join(clause for clause, _ in chosen) or "1"
+        rows = self._db().execute(
+            "SELECT m.commitment_id FROM commitments m JOIN documents d USING (doc_id)"
+            f" WHERE {where} ORDER BY d.year DESC, d.date DESC, d.doc_id, m.start",
+            [value for _, value in chosen],
+        )
+        return [r[0] for r in rows]
+
+    def commitment_cosines(self, vector: np.ndarray, commitment_ids: list[int]) -> dict[int, float]:
+        """Each commitment's cosine with the query: its sentence unit's vector, or its passage's."""
+        if not commitment_ids:
+            return {}
+        rows = (
+            self._db()
+            .execute(
+                "SELECT commitment_id, chunk_id, sentence_id FROM commitments"
+                " WHERE commitment_id IN (SELECT value FROM json_each(?))",
+                [json.dumps(commitment_ids)],
+            )
+            .fetchall()
+        )
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        scores: dict[int, float] = {}
+        units = [(r[0], r[2]) for r in rows if r[2] is not None]
+        passages = [(r[0], r[1]) for r in rows if r[2] is None]
+        for index, pairs in ((self.sentence_faiss, units), (self.faiss, passages)):
+            if pairs:
+                vectors = index.reconstruct_batch(np.asarray([p[1] for p in pairs], dtype=np.int64))
+                scores.update(zip([p[0] for p in pairs], (vectors @ query).tolist(), strict=True))
+        return scores
+
+    def citations(self, doc_id: int) -> tuple[list[DocumentInfo], list[DocumentInfo]]:
+        """The documents this one cites, and those citing it (each once, by title order)."""
+        if not self.tracks_commitments:
+            return [], []
+        db = self._db()
+        found = []
+        for mine, theirs in (("citing", "cited"), ("cited", "citing")):
+            rows = db.execute(
+                f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.doc_id IN"
+                f" (SELECT {theirs} FROM citations WHERE {mine} = ?) ORDER BY d.year, d.title",
+                [doc_id],
+            )
+            found.append([DocumentInfo(**{f: row[f] for f in _INFO_FIELDS}) for row in rows])
+        return found[0], found[1]
+
     def stats(self) -> dict:
         db = self._db()
         return {
@@ -305,7 +427,14 @@ class IndexReader:
             "corpus_fingerprint": self.manifest.corpus_fingerprint,
             "faiss": self.manifest.faiss,
             "format_version": self.manifest.format_version,
+            "commitments": self._count("commitments"),
+            "follow_ups": self._count("follow_ups"),
         }
+
+    def _count(self, tracking_table: str) -> int | None:
+        if not self.tracks_commitments:
+            return None
+        return self._db().execute(f"SELECT count(*) FROM {tracking_table}").fetchone()[0]
 
 
 def _document(row: sqlite3.Row) -> Document:

@@ -52,3 +52,31 @@ class Passage(DocumentInfo):
     end_page: int | None
     is_commitment: bool
     text: str
+
+
+@dataclass(frozen=True)
+class FollowUp(DocumentInfo):
+    """A later span reporting on a commitment: ``text == document.text[start:end]``."""
+
+    start: int
+    end: int
+    text: str
+    relation: str  # progress, done, revised or restated
+    explicit: bool  # the later document cites the commitment's document
+    score: float
+
+
+@dataclass(frozen=True)
+class CommitmentRecord(DocumentInfo):
+    """A promise: an exact span of its document, what it promises, and what became of it."""
+
+    commitment_id: int
+    chunk_id: int
+    start: int
+    end: int
+    section: str
+    text: str
+    deadline_year: int | None
+    target: str | None
+    topic: str
+    follow_ups: tuple[FollowUp, ...]

@@ -1,7 +1,8 @@
 """Writes one new generation of the index: documents, passages, sentence units, words, vectors.
 
 SQLite holds documents, chunks and their sentence units (with their vectors, so that unchanged
-documents are copied, not re-embedded) and an FTS5 table of jieba words; ``commit`` builds the
+documents are copied, not re-embedded), an FTS5 table of jieba words, and the commitments,
+follow-ups and citations derived from all of them (``track_commitments``); ``commit`` builds the
 FAISS files from the stored vectors (FAISS ids are chunk ids and sentence ids) and makes the
 generation live.
 """
@@ -18,10 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from indexer.index.ids import stable_id
 from indexer.index.layout import MANIFEST, make_live, new_generation
 from indexer.index.manifest import Manifest
 from indexer.index.records import DOCUMENT_FIELDS
 from indexer.index.vectors import build_faiss, stack_blobs, to_blob
+from indexer.tracking import StoredDocument, StoredUnit, Tracking, track
 
 if TYPE_CHECKING:
     from indexer.chunking import Chunk
@@ -48,6 +51,24 @@ CREATE INDEX sentences_by_chunk ON sentences(chunk_id, start, end);  -- covers b
 CREATE TABLE retired (
     chunk_id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL
 );
+CREATE TABLE commitments (
+    commitment_id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents(doc_id),
+    chunk_id INTEGER NOT NULL, sentence_id INTEGER, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    section TEXT NOT NULL, deadline_year INTEGER, target TEXT, topic TEXT NOT NULL
+);
+CREATE INDEX commitments_by_doc ON commitments(doc_id, start);
+CREATE TABLE commitment_chunks (
+    commitment_id INTEGER NOT NULL, chunk_id INTEGER NOT NULL, PRIMARY KEY (chunk_id, commitment_id)
+) WITHOUT ROWID;
+CREATE TABLE follow_ups (
+    commitment_id INTEGER NOT NULL, doc_id INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    relation TEXT NOT NULL, explicit INTEGER NOT NULL, score REAL NOT NULL
+);
+CREATE INDEX follow_ups_by_commitment ON follow_ups(commitment_id);
+CREATE TABLE citations (
+    citing INTEGER NOT NULL, cited INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    by TEXT NOT NULL
+);
 CREATE VIRTUAL TABLE chunk_words USING fts5(body, context, tokenize = 'unicode61 remove_diacritics 0');
 """
 DOCUMENT_COLUMNS = ("doc_id", "key", "source", "fingerprint", *DOCUMENT_FIELDS, "metadata", "text")
@@ -57,6 +78,14 @@ CHUNK_COLUMNS = (
 SENTENCE_COLUMNS = ("sentence_id", "chunk_id", "start", "end", "vector")
 WORD_COLUMNS = ("rowid", "body", "context")
 RETIRED_COLUMNS = ("chunk_id", "doc_id", "start", "end")
+# every sentence unit, and each passage of a single unit (its own vector is that unit's)
+_UNITS_SQL = """
+SELECT c.doc_id, s.start, s.end, c.section, c.chunk_id, s.sentence_id, s.vector
+FROM sentences s JOIN chunks c USING (chunk_id)
+UNION ALL
+SELECT c.doc_id, c.start, c.end, c.section, c.chunk_id, NULL, c.vector FROM chunks c
+WHERE NOT EXISTS (SELECT 1 FROM sentences s WHERE s.chunk_id = c.chunk_id)
+"""
 VECTOR_FILES = (("chunks", "chunk_id", "vectors.faiss"), ("sentences", "sentence_id", "sentences.faiss"))
 
 
@@ -148,6 +177,47 @@ class GenerationWriter:
             ]
         rows = [row for row in rows if row["chunk_id"] not in self.chunk_ids]
         self.db.executemany(INSERT_RETIRED, rows)
+
+    def track_commitments(self) -> Tracking:
+        """Derive commitments, their follow-ups and citations from what this generation holds,
+        store them, and flag exactly the passages holding a commitment."""
+        db = self.db
+        documents = [StoredDocument(*row) for row in db.execute(
+            "SELECT doc_id, title, issuer, year, date, doc_number, text FROM documents"
+        )]  # fmt: skip
+        units = [
+            StoredUnit(
+                doc_id, start, end, section, chunk_id, sentence_id, np.frombuffer(blob, dtype=np.float32)
+            )
+            for doc_id, start, end, section, chunk_id, sentence_id, blob in db.execute(_UNITS_SQL)
+        ]
+        tracking = track(documents, units)
+        taken: set[int] = set()
+        rows = []
+        for item in tracking.commitments:
+            c = item.commitment
+            commitment_id = stable_id(("commitment", item.doc_id, c.start, c.end), taken)
+            rows.append((commitment_id, item.doc_id, item.chunk_id, item.sentence_id, c.start, c.end,
+                         c.section, c.deadline_year, c.target, item.topic))  # fmt: skip
+        db.executemany(f"INSERT INTO commitments VALUES ({', '.join('?' * 10)})", rows)
+        db.execute(
+            "INSERT INTO commitment_chunks SELECT m.commitment_id, c.chunk_id FROM commitments m"
+            " JOIN chunks c ON c.doc_id = m.doc_id AND c.start <= m.start AND m.end <= c.end"
+        )
+        db.execute(
+            "UPDATE chunks SET is_commitment ="
+            " EXISTS (SELECT 1 FROM commitment_chunks m WHERE m.chunk_id = chunks.chunk_id)"
+        )
+        db.executemany(
+            "INSERT INTO follow_ups VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(rows[link.commitment][0], link.doc_id, link.start, link.end, link.relation, int(link.explicit),
+              link.score) for link in tracking.links],
+        )  # fmt: skip
+        db.executemany(
+            "INSERT INTO citations VALUES (?, ?, ?, ?, ?)",
+            [(c.citing, c.cited, c.start, c.end, c.by) for c in tracking.citations],
+        )
+        return tracking
 
     def count_sentences(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM sentences").fetchone()[0])
