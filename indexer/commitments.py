@@ -19,8 +19,12 @@ from indexer.metadata import chinese_number
 # future cues beyond the chunker's FUTURE_ACTION (which flags whole passages)
 FUTURE_CUE = re.compile(
     r"争取|力争|年底前|年内|明年|下一步|下步|另行制定|将(?:进一步|继续|加快|逐步|全面)|(?:两|三|五|二|\d)年内"
-    r"|(?:计划|预计|拟|确保|推动|启动)(?:\d{4}年|今年|明年|年底)"
+    r"|确保|(?:计划|预计|拟|推动|启动)(?:今年|明年|年底)"
 )
+# a date a promise can be due by; alone it promises only when the year is still to come
+DATE_PHRASE = re.compile(r"(?:到|至|于|在|从)?(20\d\d)年(底|末|上半年|下半年|\d{1,2}月)?(前|以前)?")
+# a report of a past event opens with its date: 2022年4月，市政府办公厅印发…
+PAST_EVENT = re.compile(r"^(?:[一二三四五六七八九十]+是)?(20\d\d)年\d{1,2}月")
 # a figure with a target's qualifier (左右, 以上 …), as work reports state yearly targets
 QUALIFIED_TARGET = re.compile(
     r"\d(?:[\d.]*)\s*(?:%|万|亿|个|家|人|元|户|吨)?[^，。；\d]{0,4}?(?:左右|以上|以内|以下)"
@@ -28,7 +32,7 @@ QUALIFIED_TARGET = re.compile(
 # a standing measure: a standard by which something is granted
 STANDING_MEASURE = re.compile(r"按(?:照)?[^。；]{0,40}标准给予|给予[^。；]{0,20}(?:补贴|补助|奖励|资助)")
 # what a report of the past says; such a unit is not a promise unless a future cue is present too
-PAST_REPORT = re.compile(r"已经|已有|已(?:建成|完成|实现|开通|印发|出台|覆盖)|累计|截至|截止|共计|共有")
+PAST_REPORT = re.compile(r"已经|已有|已(?:全部)?(?:建成|完成|实现|开通|印发|出台|覆盖)|截至|截止|共计|共有")
 FIGURE = re.compile(
     r"(?<![\d.年月第])(\d+(?:\.\d+)?(?:万|亿|千)?(?:%|个百分点|个|家|户|人次|人|元|千瓦|公里|平方米|张|所|座|台|辆|套|次|项|亩|吨|倍|岁)"
     r"(?:左右|以上|以内|以下)?)"
@@ -65,20 +69,45 @@ def commitment_sections(text: str) -> list[tuple[int, int, bool]]:
 
 
 def reads_as_commitment(unit: str, in_commitment_section: bool, doc_year: int | None) -> bool:
-    """Whether a unit's text promises future action (the rules are in the module docstring)."""
+    """Whether a unit's text promises future action (the rules are in the module docstring).
+
+    A future verb (将, 力争, 确保 …) promises; a date still to come promises unless the unit
+    reports the past (已建成…, or opens with a past date: a letter retelling an old plan's
+    targets is not making them).
+    """
     if len(unit) < MIN_COMMITMENT_CHARS or CLOSING.search(unit) or PROPOSER.search(unit):
         return False
-    future = FUTURE_ACTION.search(unit) is not None or FUTURE_CUE.search(unit) is not None
-    future = future or (doc_year is not None and any(int(y) > doc_year for y in YEAR_MENTION.findall(unit)))
-    if future:
+    undated = DATE_PHRASE.sub("", unit)
+    if FUTURE_ACTION.search(undated) or FUTURE_CUE.search(undated):
         return True
-    if PAST_REPORT.search(unit):
+    past = PAST_REPORT.search(unit) is not None or _opens_with_past_date(unit, doc_year)
+    if _names_future_date(unit, doc_year) and not past:
+        return True
+    if past:
         return False
     return (
         in_commitment_section
         or QUALIFIED_TARGET.search(unit) is not None
         or STANDING_MEASURE.search(unit) is not None
     )
+
+
+def _names_future_date(unit: str, doc_year: int | None) -> bool:
+    """A year after the document's, or its own year as a deadline (2022年底前 in a 2022 text)."""
+    if doc_year is None:
+        return any(match.group(2) or match.group(3) for match in DATE_PHRASE.finditer(unit))
+    for match in DATE_PHRASE.finditer(unit):
+        year = int(match.group(1))
+        if year > doc_year or (
+            year == doc_year and (match.group(3) or match.group(2) in ("底", "末", "下半年"))
+        ):
+            return True
+    return False
+
+
+def _opens_with_past_date(unit: str, doc_year: int | None) -> bool:
+    match = PAST_EVENT.match(unit)
+    return bool(match and doc_year is not None and int(match.group(1)) <= doc_year)
 
 
 def deadline_year(unit: str, doc_year: int | None) -> int | None:

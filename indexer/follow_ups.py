@@ -33,7 +33,7 @@ NAME_BONUS = 0.05
 SUBJECT_CHARS = 8
 SUBJECT_RARITY = 4.0
 LINK_THRESHOLD = 1.02
-MIN_SHARED_WORDS = 0.3
+MIN_SHARED_WORDS = 0.25
 BLOCK = 256
 TEXT_CACHE = 1 << 16
 # what became of a promise is told within a few years; a report a decade on restates, it does not follow up
@@ -41,6 +41,7 @@ MAX_YEARS_AFTER = 6
 # a follow-up's document is on the promise's topic (see document_similarity), or cites it
 MIN_DOCUMENT_SIMILARITY = 0.6
 MIN_DOCUMENTS_FOR_TOPIC = 20
+TOPIC_NEIGHBOURS = 10
 
 PAST = re.compile(r"已|累计|截至|截止")
 FINISHED = re.compile(r"基本实现|全面完成|提前完成|如期完成|顺利完成|全部完成|已完成|全覆盖|开通|印发|出台")
@@ -48,10 +49,17 @@ RATE = re.compile(r"(每[\u4e00-\u9fff]{1,3})(\d+(?:\.\d+)?)(元|万元|%)")
 REVISED = re.compile(
     r"调整为|调整至|调整到|提高到|提高至|降低到|降低至|下调|上调|延长至|延长到|提前|扩大至|扩大到|缩短|改为|由[^，。；]{1,30}(?:提高|调整|降低)"
 )
-DONE = re.compile(r"印发|出台|开通|建成|完成|实现|落实|发放|启动|上线|设立|制定|控制在")
+DONE = re.compile(r"开通|建成|完成|实现|发放|启动|上线|设立|控制在")
+ISSUED = re.compile(r"印发|出台")
+ISSUANCE_PROMISE = re.compile(r"出台|印发|制定|发布|修订|另行")
+STILL_FUTURE = re.compile(r"确保|力争|争取|将继续|将进一步|还将|计划|拟|到20\d\d年|20\d\d年(?:底|末)?前")
 PROGRESS = re.compile(r"已有|累计|目前|正在|正会同|正研究|覆盖率|进展|逐步|陆续|截至|截止|达到")
 NATIONAL = re.compile(r"国务院|中华人民共和国|^国家|全国")
 REGION = re.compile(r"^(.{2,8}?)(?:省|市|自治区|特别行政区)")
+# words that compare a figure, not name its subject (不低于20%, 控制在2.8%)
+COMPARISON = re.compile(
+    r"不低于|不少于|不超过|不高于|不大于|超过|达到|控制在|增长|提高到|提高至|下降|降至|约为|约|拟按|按照|按|为"
+)
 QUOTED = re.compile(r"[“《]([^“”《》]{2,40})[”》]")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -173,7 +181,7 @@ def _figure_subjects(text: str) -> dict[str, frozenset[str]]:
     """Each figure of the text with the bigrams of the few characters before it."""
     subjects: dict[str, frozenset[str]] = {}
     for match in FIGURE.finditer(text):
-        before = _bigrams(text[max(0, match.start() - SUBJECT_CHARS) : match.start()])
+        before = _bigrams(COMPARISON.sub("|", text[max(0, match.start() - SUBJECT_CHARS) : match.start()]))
         figure = _bare(match.group(1))
         subjects[figure] = subjects.get(figure, frozenset()) | before
     return subjects
@@ -195,11 +203,18 @@ def _names(text: str) -> frozenset[str]:
 
 def relation_of(promise: str, follow: str) -> str:
     """What a follow-up does to the promise: changes it, reports it done, reports progress, or
-    states it again. A rate or share of the promise stated with another value is a revision."""
-    if FINISHED.search(follow) and (PAST.search(follow) or not REVISED.search(follow)):
+    states it again. A rate or share of the promise stated with another value is a revision; a
+    follow-up that promises again (确保到2025年…) restates; issuing a document (印发《…》) completes
+    only a promise to issue one, not the targets the document sets."""
+    finished = FINISHED.search(follow)
+    if finished and ISSUED.fullmatch(finished.group(0)) and not ISSUANCE_PROMISE.search(promise):
+        finished = None
+    if finished and (PAST.search(follow) or not REVISED.search(follow)):
         return "done"
     if REVISED.search(follow):
         return "revised"
+    if STILL_FUTURE.search(follow):
+        return "restated"
     if PROGRESS.search(follow):
         return "progress"
     if _rate_changed(promise, follow):
@@ -251,7 +266,7 @@ def link_follow_ups(
         later = np.array(
             [may_follow(documents[d], documents[promise], (d, promise) in cites) for d in doc_ids]
         )
-        allowed[promise] = later & (cited | (related[position[promise]] >= MIN_DOCUMENT_SIMILARITY))
+        allowed[promise] = later & (cited | on_topic(related[position[promise]], position[promise]))
     links: list[Link] = []
     for first in range(0, len(commitments), BLOCK):
         block = commitments[first : first + BLOCK]
@@ -273,6 +288,15 @@ def link_follow_ups(
 @lru_cache(maxsize=TEXT_CACHE)
 def deadline_year(text: str, year: int | None) -> int | None:
     return _deadline_year(text, year)
+
+
+def on_topic(similarity: np.ndarray, own: int) -> np.ndarray:
+    """Documents on a document's topic: similar enough, or among its ``TOPIC_NEIGHBOURS`` most
+    similar (how similar a related pair looks depends on how varied the corpus is)."""
+    others = np.delete(similarity, own)
+    nearest = np.sort(others)[::-1][:TOPIC_NEIGHBOURS]
+    floor = min(MIN_DOCUMENT_SIMILARITY, float(nearest[-1])) if len(nearest) else MIN_DOCUMENT_SIMILARITY
+    return similarity >= floor
 
 
 def document_similarity(unit_matrix: np.ndarray, unit_position: np.ndarray, documents: int) -> np.ndarray:

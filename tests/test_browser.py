@@ -82,11 +82,16 @@ def test_search_copy_and_document_view(browser, server_url, tmp_path, width, hei
     assert "在港上市企业共20" in target.inner_text()
     assert page.locator("#doc-title").inner_text() == "关于大力发展高端科技应用促进经济社会发展的提案的答复"
     page.screenshot(path=str(tmp_path / f"document-{width}.png"))
+    _keep_screenshots(tmp_path)
+    context.close()
+
+
+def _keep_screenshots(folder: Path) -> None:
+    """Copy a test's screenshots where a person can look at them after the run."""
     shots = Path("/tmp/policy-search-screenshots")
     shots.mkdir(exist_ok=True)
-    for shot in tmp_path.glob("*.png"):
+    for shot in folder.glob("*.png"):
         shutil.copy(shot, shots / shot.name)
-    context.close()
 
 
 def test_page_shows_bilingual_error(browser, server_url):
@@ -102,3 +107,38 @@ def test_page_shows_bilingual_error(browser, server_url):
     page.wait_for_function("document.getElementById('status').textContent.includes('year_from')")
     assert "起始年份" in page.locator("#status").inner_text()
     page.close()
+
+
+@pytest.mark.parametrize("width, height", [(1280, 900), (390, 844)])
+def test_commitment_timeline_and_the_documents_commitments(browser, server_url, tmp_path, width, height):
+    page = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN").new_page()
+    page.goto(server_url + "/#/commitments")
+    page.locator("#commitments .commitment").first.wait_for(timeout=30_000)  # newest first, unasked
+    page.fill("#cq", "乡镇公共充电站全覆盖")
+    page.click("#cgo")
+    page.wait_for_function("document.getElementById('c-status').textContent.includes('项承诺')")
+    promise = page.locator("#commitments .commitment", has_text="2025年底前实现乡镇公共充电站全覆盖").first
+    promise.wait_for(timeout=30_000)
+    entries = promise.locator(".timeline li")
+    assert entries.count() >= 3 and "承诺（期限2025年）" in entries.first.inner_text()
+    assert promise.locator(".status").inner_text() == "已调整"
+    report = promise.locator(".timeline li.follow-up", has_text="已有102个建成公共充电站")
+    assert "2023年 进展 · 引用原文件" in report.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
+    page.screenshot(path=str(tmp_path / f"commitments-{width}.png"))
+
+    report.locator("a").click()  # the later letter opens with the report marked
+    target = page.locator("#doc-text mark.target")
+    target.wait_for(timeout=10_000)
+    assert "已有102个建成公共充电站" in target.inner_text()
+    assert "津政办发" not in page.locator("#doc-title").inner_text()
+    assert (
+        "《天津市人民政府办公厅关于印发天津市加快推进充电基础设施建设实施方案"
+        in page.locator("#doc-links").inner_text()
+    )
+    own = page.locator("#doc-commitments")
+    assert own.is_visible() and int(page.locator("#doc-commitment-count").inner_text()) > 0
+    own.locator("summary").click()
+    page.screenshot(path=str(tmp_path / f"document-commitments-{width}.png"))
+    _keep_screenshots(tmp_path)
+    page.context.close()

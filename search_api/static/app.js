@@ -97,15 +97,102 @@ async function runSearch() {
   }
 }
 
+// --- commitment tracking: each promise as a timeline, promised → later reports -------------------
+const STATUS_NAMES = { done: "已完成", in_progress: "推进中", revised: "已调整", no_follow_up: "暂无后续" };
+const RELATION_NAMES = { progress: "进展", done: "完成", revised: "调整", restated: "重申" };
+const COMMITMENT_FILTERS = { year_from: "c_year_from", year_to: "c_year_to", issuer: "c_issuer", status: "c_status" };
+
+function spanLink(item) {
+  return "#/doc/" + item.doc_id + "?start=" + item.start + "&end=" + item.end;
+}
+
+function timelineEntry(kind, label, item) {
+  const entry = document.createElement("li");
+  entry.className = kind;
+  const when = document.createElement("span");
+  when.className = "when";
+  when.textContent = (item.year ? item.year + "年 " : "") + label;
+  const link = document.createElement("a");
+  link.href = spanLink(item);
+  link.textContent = item.text;
+  const source = document.createElement("p");
+  source.className = "citation";
+  source.textContent = item.citation;
+  entry.append(when, link, source);
+  return entry;
+}
+
+function commitmentItem(commitment) {
+  const item = $("commitment-template").content.firstElementChild.cloneNode(true);
+  const status = item.querySelector(".status");
+  status.textContent = STATUS_NAMES[commitment.status];
+  status.className = "status " + commitment.status;
+  item.querySelector(".title").textContent = commitment.title || commitment.source;
+  item.querySelector(".title").href = spanLink(commitment);
+  const due = commitment.deadline_year ? "承诺（期限" + commitment.deadline_year + "年）" : "承诺";
+  const timeline = item.querySelector(".timeline");
+  timeline.appendChild(timelineEntry("promise", due, commitment));
+  for (const follow of [...commitment.follow_ups].reverse()) {  // oldest report first, as it happened
+    const label = RELATION_NAMES[follow.relation] + (follow.explicit ? " · 引用原文件" : "");
+    timeline.appendChild(timelineEntry("follow-up " + follow.relation, label, follow));
+  }
+  return item;
+}
+
+async function runCommitments() {
+  const params = new URLSearchParams({ k: "20" });
+  const q = $("cq").value.trim();
+  if (q) params.set("q", q);
+  for (const [name, id] of Object.entries(COMMITMENT_FILTERS)) {
+    if ($(id).value.trim()) params.set(name, $(id).value.trim());
+  }
+  $("c-status").textContent = "查询中…";
+  try {
+    const response = await api("/commitments?" + params);
+    $("commitments").replaceChildren(...response.commitments.map(commitmentItem));
+    $("c-status").textContent = response.commitments.length
+      ? "共 " + response.commitments.length + " 项承诺" + (q ? "" : "（最新在前）")
+      : response.reason || "没有符合条件的承诺";
+  } catch (error) {
+    $("commitments").replaceChildren();
+    $("c-status").textContent = error.message;
+  }
+}
+
+function documentLinks(doc) {
+  const box = $("doc-links");
+  box.replaceChildren();
+  for (const [label, docs] of [["引用：", doc.cites || []], ["被引用：", doc.cited_by || []]]) {
+    if (!docs.length) continue;
+    const line = document.createElement("p");
+    line.append(label);
+    for (const other of docs) {
+      const link = document.createElement("a");
+      link.href = "#/doc/" + other.doc_id;
+      link.textContent = "《" + (other.title || other.source) + "》";
+      line.append(link, " ");
+    }
+    box.appendChild(line);
+  }
+  const commitments = doc.commitments || [];
+  $("doc-commitments").hidden = !commitments.length;
+  $("doc-commitment-count").textContent = commitments.length;
+  $("doc-commitments").querySelector(".timelines").replaceChildren(...commitments.map(commitmentItem));
+}
+
+function show(view) {
+  for (const id of ["search-view", "commitments-view", "doc-view"]) $(id).hidden = id !== view;
+}
+
 async function showDocument(docId, start, end) {
-  $("search-view").hidden = true;
-  $("doc-view").hidden = false;
+  show("doc-view");
   const text = $("doc-text");
   text.textContent = "加载中…";
   try {
     const doc = await api("/documents/" + docId);
     $("doc-title").textContent = doc.title || doc.source;
     $("doc-meta").textContent = [doc.issuer, doc.date || (doc.year ? doc.year + "年" : ""), doc.doc_number || doc.proposal_number].filter(Boolean).join(" · ");
+    documentLinks(doc);
     const mark = document.createElement("mark");
     mark.className = "target";
     mark.id = "target";
@@ -122,15 +209,21 @@ function route() {
   if (match) {
     const params = new URLSearchParams(match[2] || "");
     showDocument(match[1], Number(params.get("start") || 0), Number(params.get("end") || 0));
+  } else if (location.hash.startsWith("#/commitments")) {
+    show("commitments-view");
+    if (!$("commitments").children.length) runCommitments();
   } else {
-    $("doc-view").hidden = true;
-    $("search-view").hidden = false;
+    show("search-view");
   }
 }
 
 $("search-form").addEventListener("submit", (event) => {
   event.preventDefault();
   runSearch();
+});
+$("commitments-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  runCommitments();
 });
 $("api_key").value = localStorage.getItem("policy-search-key") || "";
 $("api_key").addEventListener("change", () => localStorage.setItem("policy-search-key", $("api_key").value.trim()));

@@ -131,7 +131,9 @@ def test_a_huge_declared_body_is_refused_at_once(replies_index, searcher):
         with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
             sock.sendall(b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n123456789")
             reply = b""
-            while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):  # head and body may come apart
+            while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(
+                b"}"
+            ):  # head and body may come apart
                 if not (piece := sock.recv(4096)):
                     break
                 reply += piece
