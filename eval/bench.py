@@ -7,7 +7,8 @@ Sections (``--only`` picks some):
   engine on the same texts is the reference the converted model is compared with.
 * ``indexing``: the bundled corpus indexed end to end into a temporary directory; documents/s,
   passages/s, the parse/chunk/embed/write split and peak RSS.
-* ``queries``: p50/p95/p99 latency per mode at k=10 in process (with the two baselines), and over
+* ``queries``: p50/p95/p99 latency per mode at k=10 in process (with the two baselines and the
+  ranked commitment listing), and over
   HTTP to a local uvicorn with a bounded number of concurrent clients, with throughput.
 * ``scale``: FAISS exact (flat) against approximate (HNSW) search as the index grows, with
   memory, latency and the recall of HNSW against exact search. Vectors are the real passage
@@ -200,6 +201,7 @@ def bench_indexing(paths: list[Path] | None = None) -> dict:
 # --- queries ----------------------------------------------------------------------------------
 def bench_queries(index_dir: Path, http_seconds: float = 30.0, clients: int = 8) -> dict:
     from eval.baselines import BM25Baseline, NaiveDenseBaseline
+    from search_api.commitments import CommitmentRequest, list_commitments
     from search_api.request import MODES, SearchRequest
     from search_api.retrieval import Searcher
 
@@ -210,6 +212,9 @@ def bench_queries(index_dir: Path, http_seconds: float = 30.0, clients: int = 8)
         mode: _latencies(lambda q, m=mode: searcher.search(SearchRequest(query=q, k=10, mode=m)), texts)
         for mode in MODES
     }
+    in_process["commitments"] = _latencies(
+        lambda q: list_commitments(searcher, CommitmentRequest(query=q, k=10)), texts
+    )  # /commitments?q=: a hybrid search over the passages holding commitments, then their own cosines
     documents = [asdict(document) for document in searcher.store.all_documents()]
     bm25 = BM25Baseline(documents)
     in_process["baseline-bm25"] = _latencies(lambda q: bm25.search(q, 10), texts)

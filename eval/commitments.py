@@ -23,6 +23,7 @@ from pathlib import Path
 
 from eval.queries import DocumentIndex
 from indexer.index.records import CommitmentRecord
+from indexer.model.machine import describe
 from indexer.normalize import canonical_text
 from search_api.commitments import CommitmentRequest, list_commitments
 from search_api.retrieval import Searcher
@@ -179,6 +180,8 @@ def markdown(summary: dict) -> str:
         f"query_recall@{QUERY_CUTOFF}",
     ]
     rows = [
+        f"Machine: {describe()}.",
+        "",
         f"lines: {summary['lines']}, gold follow-ups: {summary['gold_follow_ups']}, "
         f"lines with no follow-up: {summary['no_follow_up_lines']}",
         "",

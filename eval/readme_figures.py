@@ -3,7 +3,8 @@
 ``python -m eval.readme_figures`` rewrites the README between ``<!-- figures:NAME -->`` and
 ``<!-- /figures:NAME -->`` with the tables of the report named ``NAME``: ``eval`` is
 ``eval/reports/latest/report.md`` (up to its plot), ``bench`` is ``eval/reports/bench.md``
-(headings moved down two levels). ``--check`` only reports whether the README is up to date.
+(headings moved down two levels), ``commitments`` is ``eval/reports/commitments.md``.
+``--check`` only reports whether the README is up to date.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-REPORTS = {"eval": ROOT / "eval/reports/latest/report.md", "bench": ROOT / "eval/reports/bench.md"}
+REPORTS = {
+    "eval": ROOT / "eval/reports/latest/report.md",
+    "bench": ROOT / "eval/reports/bench.md",
+    "commitments": ROOT / "eval/reports/commitments.md",
+}
 
 
 def report_tables(name: str) -> str:

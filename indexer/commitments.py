@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from indexer.chunking import COMMITMENT_HEADING, FUTURE_ACTION, annotate_sentences
+from indexer.chunking import COMMITMENT_HEADING, FUTURE_ACTION, annotate_sentences, split_sentences
 from indexer.metadata import chinese_number
 
 # future cues beyond the chunker's FUTURE_ACTION (which flags whole passages)
@@ -61,6 +61,7 @@ class Commitment:
     section: str
     deadline_year: int | None
     target: str | None
+    unit: tuple[int, int]  # the sentence unit holding it, whose vector stands for it
 
 
 def commitment_sections(text: str) -> list[tuple[int, int, bool]]:
@@ -145,15 +146,34 @@ def find_commitments(text: str, units: list[tuple[int, int, str]], doc_year: int
     """
     flagged = [(start, end) for start, end, inside in commitment_sections(text) if inside]
     found: list[Commitment] = []
-    for start, end, section in sorted(units):
-        unit = text[start:end]
-        inside = in_commitment_heading(section) or any(a < end and start < b for a, b in flagged)
-        if not reads_as_commitment(unit, inside, doc_year):
+    for unit_start, unit_end, section in sorted(units):
+        inside = in_commitment_heading(section) or any(a < unit_end and unit_start < b for a, b in flagged)
+        if not reads_as_commitment(text[unit_start:unit_end], inside, doc_year):
             continue
+        start, end = _promising_part(text, unit_start, unit_end, inside, doc_year)
         if found and _overlap(found[-1], start, end) * 2 > end - start:
             continue
-        found.append(Commitment(start, end, section, deadline_year(unit, doc_year), target_figure(unit)))
+        promise = text[start:end]
+        found.append(
+            Commitment(
+                start,
+                end,
+                section,
+                deadline_year(promise, doc_year),
+                target_figure(promise),
+                (unit_start, unit_end),
+            )
+        )
     return found
+
+
+def _promising_part(text: str, start: int, end: int, inside: bool, doc_year: int | None) -> tuple[int, int]:
+    """The unit from its first sentence that promises on: a short sentence joined before it
+    (已入住养老机构的，不享受…) is context, not the promise."""
+    for sentence_start, sentence_end in split_sentences(text, start, end):
+        if reads_as_commitment(text[sentence_start:sentence_end], inside, doc_year):
+            return sentence_start, end
+    return start, end
 
 
 def _overlap(commitment: Commitment, start: int, end: int) -> int:

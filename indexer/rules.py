@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import inspect
 import re
 from functools import lru_cache
 from types import ModuleType
@@ -28,8 +29,8 @@ from indexer import (
 )
 
 RULE_MODULES: tuple[ModuleType, ...] = (normalize, sources, metadata, chunking, lexical)
-# the rules of commitment tracking, which is derived afresh for every generation: a change to
-# them means a new generation, but no re-embedding
+# commitment tracking is derived afresh for every generation, cheaply, so its whole source is
+# fingerprinted: any change to it means a new generation, but no re-embedding
 TRACKING_MODULES: tuple[ModuleType, ...] = (commitments, citations, follow_ups, tracking)
 
 
@@ -57,7 +58,8 @@ def rules_fingerprint() -> str:
 
 @lru_cache(maxsize=1)
 def tracking_fingerprint() -> str:
-    return _fingerprint(TRACKING_MODULES + RULE_MODULES)
+    sources = [inspect.getsource(module) for module in TRACKING_MODULES]
+    return hashlib.sha256(repr([rules_fingerprint(), *sources]).encode("utf-8")).hexdigest()
 
 
 def _fingerprint(modules: tuple[ModuleType, ...]) -> str:

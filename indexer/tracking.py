@@ -85,7 +85,7 @@ def track(documents: list[StoredDocument], units: list[StoredUnit]) -> Tracking:
         document = by_id[doc_id]
         given = [(s.start, s.end, kept[s.row].section) for s in doc_spans]
         for commitment in find_commitments(document.text, given, document.year):
-            row = row_of[(doc_id, commitment.start, commitment.end)]
+            row = row_of[(doc_id, *commitment.unit)]
             text = document.text[commitment.start : commitment.end]
             unit = kept[row]
             tracked.append(

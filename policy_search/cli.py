@@ -273,6 +273,7 @@ def evaluate_commitments_command(
     gold_files: list[Path] = typer.Argument(..., help="Commitment gold lines (eval/data/README.md)."),
     index_dir: Path = IndexOption,
     as_json: bool = typer.Option(False, "--json", help="Print the summary and per-line results as JSON."),
+    report: Path | None = typer.Option(None, "--report", help="Also write the tables as Markdown here."),
 ) -> None:
     """Coverage, follow-up recall@3/@5, no-follow-up precision and query recall@5 of commitment tracking."""
     from eval.commitments import evaluate_commitments, markdown
@@ -283,10 +284,12 @@ def evaluate_commitments_command(
         result = evaluate_commitments(gold_files, Searcher(index_dir))
     except IndexStoreError as exc:
         _fail(str(exc))
+    tables = markdown(result["summary"])
+    _write(report, f"# Commitment tracking\n\n{tables}\n")
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
-    typer.echo(markdown(result["summary"]))
+    typer.echo(tables)
     for error in result["summary"]["data_errors"]:
         typer.echo(f"data error: {error}", err=True)
 

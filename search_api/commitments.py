@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from indexer.index import IndexStore
 from indexer.index.records import CommitmentRecord
 from search_api.citations import citation
-from search_api.query import content_query, named_numbers
 from search_api.request import (
     DOC_TYPES,
     FIRST_YEAR,
@@ -34,7 +33,8 @@ if TYPE_CHECKING:
 
 Status = Literal["done", "in_progress", "revised", "no_follow_up"]
 STATUSES: tuple[str, ...] = get_args(Status)
-FUSION_K = 60  # reciprocal-rank constant, as in the passage fusion
+FUSION_K = 60
+PASSAGES_PER_COMMITMENT = 3  # reciprocal-rank constant, as in the passage fusion
 NOT_TRACKED = (
     "该索引建于承诺追踪功能之前，重新运行 policy-search index 即可生成（无需重新向量化）"
     " / this index predates commitment tracking; run policy-search index again to derive it"
@@ -102,8 +102,9 @@ def list_commitments(searcher: Searcher, request: CommitmentRequest) -> dict:
     ordered = _ranked(searcher, store, query, request, set(allowed)) if query else allowed
     views: list[dict] = []
     seen: set[str] = set()  # copies of a document (its .txt and .pdf) promise once
-    for start in range(0, len(ordered), MAX_K):  # statuses are known only once records are read
-        for record in store.commitments(ordered[start : start + MAX_K]):
+    page = MAX_K if request.status else 2 * request.k  # statuses are known only once records are read
+    for start in range(0, len(ordered), page):
+        for record in store.commitments(ordered[start : start + page]):
             view = commitment_view(record)
             if record.text not in seen and request.status in (None, view["status"]):
                 seen.add(record.text)
@@ -118,11 +119,14 @@ def list_commitments(searcher: Searcher, request: CommitmentRequest) -> dict:
 def _ranked(
     searcher: Searcher, store: IndexStore, query: str, request: CommitmentRequest, allowed: set[int]
 ) -> list[int]:
-    """Commitment ids by the fused order of their passage in hybrid search and their own cosine."""
-    found = searcher.search(
+    """Commitment ids by the fused order of their passage in hybrid search and their own cosine.
+
+    The search looks ``PASSAGES_PER_COMMITMENT`` times as deep as the commitments asked for (a
+    status filter may skip many)."""
+    found, vector = searcher.search_with_vector(
         SearchRequest(
             query=query,
-            k=MAX_K,
+            k=MAX_K if request.status else min(MAX_K, PASSAGES_PER_COMMITMENT * request.k),
             doc_type=request.doc_type,
             year_from=request.year_from,
             year_to=request.year_to,
@@ -137,8 +141,7 @@ def _ranked(
         for commitment_id in held.get(chunk_id, []):
             if commitment_id in allowed:
                 passage_rank.setdefault(commitment_id, rank)
-    vector = searcher.encoder.encode_query(content_query(query, named_numbers(store, query)))
-    cosines = store.commitment_cosines(vector, list(passage_rank))
+    cosines = store.commitment_cosines(vector, list(passage_rank)) if vector is not None else {}
     own_rank = {i: rank for rank, i in enumerate(sorted(cosines, key=lambda i: -cosines[i]))}
     fused = {
         i: 1 / (FUSION_K + passage_rank[i]) + 1 / (FUSION_K + own_rank.get(i, len(own_rank)))

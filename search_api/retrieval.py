@@ -66,10 +66,15 @@ class Searcher:
 
     # --- the search ---------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> dict:
+        return self.search_with_vector(request)[0]
+
+    def search_with_vector(self, request: SearchRequest) -> tuple[dict, np.ndarray | None]:
+        """The search response and the query's vector (None in lexical mode), for callers that
+        weigh more records against the same query (``search_api.commitments``)."""
         request.check()
         started = time.perf_counter()
         if not searchable(request.query):
-            return _response(request, started, [], NOTHING_TO_SEARCH)
+            return _response(request, started, [], NOTHING_TO_SEARCH), None
         store = self.store
         config = self.config
         allowed = store.filter_chunks(
@@ -115,7 +120,8 @@ class Searcher:
         held = store.commitments_of_chunks([c.chunk_id for c in results])
         for result in payload:
             result["commitment_ids"] = held.get(result["chunk_id"], [])
-        return _response(request, started, payload, None if payload else _empty_reason(allowed))
+        response = _response(request, started, payload, None if payload else _empty_reason(allowed))
+        return response, (vector if embedding is not None else None)
 
     def _dense(self, store: IndexStore, vector: np.ndarray, allowed: list[int] | None) -> DenseScores:
         """Dense candidates: the nearest passages and the owners of the nearest sentences.

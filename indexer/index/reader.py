@@ -42,6 +42,7 @@ WHERE f.commitment_id IN (SELECT value FROM json_each(?))
 ORDER BY d.year DESC, d.date DESC, f.score DESC
 """
 TEXT_CACHE_DOCUMENTS = 256
+FILTER_CACHE = 32
 _INFO_FIELDS = ("doc_id", "source", *DOCUMENT_FIELDS)
 
 
@@ -58,6 +59,9 @@ class IndexReader:
         self._local = threading.local()
         # document texts, cached: a generation never changes, and a query's passages come from few documents
         self._texts = lru_cache(maxsize=TEXT_CACHE_DOCUMENTS)(self._read_text)
+        # filters repeat (a page's filter, /commitments' passages), and each costs a scan
+        self._filtered = lru_cache(maxsize=FILTER_CACHE)(self._read_filtered)
+        self._sentences_of = lru_cache(maxsize=FILTER_CACHE)(self._read_sentences_of)
 
     @classmethod
     def open(cls, index_dir: Path) -> IndexReader:
@@ -183,15 +187,7 @@ class IndexReader:
     ) -> set[int]:
         """Chunk ids owning the ``limit`` sentence units nearest the vector (units of ``allowed`` chunks)."""
         db = self._db()
-        allowed_sentences = None
-        if allowed is not None:
-            allowed_sentences = [
-                r[0]
-                for r in db.execute(
-                    "SELECT sentence_id FROM sentences WHERE chunk_id IN (SELECT value FROM json_each(?))",
-                    [json.dumps(allowed)],
-                )
-            ]
+        allowed_sentences = None if allowed is None else list(self._sentences_of(tuple(allowed)))
         sentence_ids = [i for i, _ in nearest(self.sentence_faiss, vector, limit, allowed_sentences)]
         if not sentence_ids:
             return set()
@@ -278,6 +274,13 @@ class IndexReader:
         )
         return [r[0] for r in rows]
 
+    def _read_sentences_of(self, chunk_ids: tuple[int, ...]) -> tuple[int, ...]:
+        rows = self._db().execute(
+            "SELECT sentence_id FROM sentences WHERE chunk_id IN (SELECT value FROM json_each(?))",
+            [json.dumps(chunk_ids)],
+        )
+        return tuple(r[0] for r in rows)
+
     def filter_chunks(
         self,
         doc_type: str | None = None,
@@ -287,6 +290,17 @@ class IndexReader:
         commitments_only: bool = False,
     ) -> list[int] | None:
         """Chunk ids passing the given filters (issuer matches as a substring); None when no filter is set."""
+        found = self._filtered(doc_type, year_from, year_to, issuer, commitments_only)
+        return None if found is None else list(found)
+
+    def _read_filtered(
+        self,
+        doc_type: str | None,
+        year_from: int | None,
+        year_to: int | None,
+        issuer: str | None,
+        commitments_only: bool,
+    ) -> tuple[int, ...] | None:
         conditions = [
             ("d.doc_type = ?", doc_type),
             ("d.year >= ?", year_from),
@@ -302,7 +316,7 @@ class IndexReader:
             f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}",
             [value for _, value in chosen],
         )
-        return [r[0] for r in rows]
+        return tuple(r[0] for r in rows)
 
     # --- commitment tracking ------------------------------------------------------------------
     @property

@@ -187,6 +187,9 @@ def load_model(location: str, backend: str, threads: int | None = None) -> Any:
     options: dict[str, Any] = {}
     if runtime.library == "openvino":
         options["model_kwargs"] = {"ov_config": {**runtime.ov_config, "INFERENCE_NUM_THREADS": threads}}
+        # optimum-intel probes a local, already exported directory as if it were a hub id, fails,
+        # and warns on every load that it keeps `export=False`, which is what we ask for
+        logging.getLogger("optimum.intel.openvino.modeling_base").setLevel(logging.ERROR)
     return SentenceTransformer(
         location,
         device="cpu",
