@@ -27,14 +27,14 @@ DATE_PHRASE = re.compile(r"(?:到|至|于|在|从)?(20\d\d)年(底|末|上半年
 PAST_EVENT = re.compile(r"^(?:[一二三四五六七八九十]+是)?(20\d\d)年\d{1,2}月")
 # a figure with a target's qualifier (左右, 以上 …), as work reports state yearly targets
 QUALIFIED_TARGET = re.compile(
-    r"\d(?:[\d.]*)\s*(?:%|万|亿|个|家|人|元|户|吨)?[^，。；\d]{0,4}?(?:左右|以上|以内|以下)"
+    r"\d(?:[\d.]*)\s*(?:%|％|万|亿|个|家|人|元|户|吨)?[^，。；\d]{0,4}?(?:左右|以上|以内|以下)"
 )
 # a standing measure: a standard by which something is granted
 STANDING_MEASURE = re.compile(r"按(?:照)?[^。；]{0,40}标准给予|给予[^。；]{0,20}(?:补贴|补助|奖励|资助)")
 # what a report of the past says; such a unit is not a promise unless a future cue is present too
 PAST_REPORT = re.compile(r"已经|已有|已(?:全部)?(?:建成|完成|实现|开通|印发|出台|覆盖)|截至|截止|共计|共有")
 FIGURE = re.compile(
-    r"(?<![\d.年月第])(\d+(?:\.\d+)?(?:万|亿|千)?(?:%|个百分点|个|家|户|人次|人|元|千瓦|公里|平方米|张|所|座|台|辆|套|次|项|亩|吨|倍|岁)"
+    r"(?<![\d.年月第])(\d+(?:\.\d+)?(?:万|亿|千)?(?:%|％|个百分点|个|家|户|人次|人|元|千瓦|公里|平方米|张|所|座|台|辆|套|次|项|亩|吨|倍|岁)"
     r"(?:左右|以上|以内|以下)?)"
 )
 YEAR_MENTION = re.compile(r"(20\d\d)年")
@@ -113,7 +113,8 @@ def _opens_with_past_date(unit: str, doc_year: int | None) -> bool:
 
 def deadline_year(unit: str, doc_year: int | None) -> int | None:
     """The year a commitment is due: the latest year it names from its own year on, or one read
-    from 今年 / 明年 / 两年内 against the document's year."""
+    from 今年 / 明年 / 两年内 against the document's year. A target with a qualifier and no year
+    (城镇新增就业1100万人以上, under a report's 今年主要预期目标) is due in the document's year."""
     named = [int(y) for y in YEAR_MENTION.findall(unit)]
     if doc_year is not None:
         named = [y for y in named if y >= doc_year]
@@ -125,6 +126,8 @@ def deadline_year(unit: str, doc_year: int | None) -> int | None:
             count = int(digit) if digit.isdigit() else chinese_number(digit.replace("两", "二"))
             if count:
                 named.append(doc_year + count)
+        if not named and QUALIFIED_TARGET.search(unit):
+            named.append(doc_year)
     return max(named) if named else None
 
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from indexer.commitments import FIGURE
+from indexer.commitments import FIGURE, YEAR_MENTION
 from indexer.commitments import deadline_year as _deadline_year
 
 CANDIDATES_PER_COMMITMENT = 40
@@ -32,7 +32,7 @@ FIGURE_BONUS = 0.1  # the same figure of the same subject
 NAME_BONUS = 0.05
 SUBJECT_CHARS = 8
 SUBJECT_RARITY = 4.0
-LINK_THRESHOLD = 1.02
+LINK_THRESHOLD = 1.04
 MIN_SHARED_WORDS = 0.25
 BLOCK = 256
 TEXT_CACHE = 1 << 16
@@ -188,7 +188,8 @@ def _figure_subjects(text: str) -> dict[str, frozenset[str]]:
 
 
 def _bare(figure: str) -> str:
-    return re.sub(r"(?:左右|以上|以内|以下)$", "", figure)
+    """A figure without its qualifier, its per cent sign half-width: 2.8％左右 → 2.8%."""
+    return re.sub(r"(?:左右|以上|以内|以下)$", "", figure).replace("％", "%")
 
 
 def shared_names(promise: str, follow: str) -> bool:
@@ -221,7 +222,23 @@ def relation_of(promise: str, follow: str) -> str:
         return "revised"
     if DONE.search(follow):
         return "done"
+    if _outcome_reported(promise, follow):
+        return "progress"
     return "restated"
+
+
+def _outcome_reported(promise: str, follow: str) -> bool:
+    """The follow-up states a figure of the promise's subject with its own value (新增就业1100万人
+    以上 → 新增就业1206万人): a report of how it went."""
+    theirs = _figure_subjects(follow)
+    for figure, subject in _figure_subjects(promise).items():
+        unit = _unit(figure)
+        if any(
+            _unit(other) == unit and other != figure and subject & bigrams
+            for other, bigrams in theirs.items()
+        ):
+            return True
+    return False
 
 
 def _rate_changed(promise: str, follow: str) -> bool:
@@ -316,6 +333,15 @@ def document_similarity(unit_matrix: np.ndarray, unit_position: np.ndarray, docu
     return (centroids @ centroids.T).astype(np.float32)
 
 
+def _unit(figure: str) -> str:
+    """What a figure counts: 1100万人 → 万人."""
+    return re.sub(r"^[\d.]+", "", figure)
+
+
+def _names_year_by(text: str, year: int) -> bool:
+    return any(int(named) <= year for named in YEAR_MENTION.findall(text))
+
+
 def _weigh(
     index: int,
     commitment: Span,
@@ -340,9 +366,17 @@ def _weigh(
         score += EXPLICIT_BONUS * explicit + FIGURE_BONUS * figure + NAME_BONUS * named
         if (words < MIN_SHARED_WORDS and not figure and not named) or score < LINK_THRESHOLD:
             continue
-        later_due = deadline_year(unit.text, documents[unit.doc_id].year)
+        later_year = documents[unit.doc_id].year
+        later_due = deadline_year(unit.text, later_year)
         if due is not None and later_due not in (None, due) and not REVISED.search(unit.text):
             continue
+        if (
+            due is not None
+            and later_year is not None
+            and later_year > due + 1
+            and not _names_year_by(unit.text, due)
+        ):
+            continue  # two or more years after the deadline, naming none of its years: another year's review
         relation = relation_of(commitment.text, unit.text)
         link = Link(index, unit.doc_id, unit.start, unit.end, relation, explicit, round(score, 4))
         weighed.append((score, unit, link))

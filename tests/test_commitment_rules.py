@@ -44,6 +44,7 @@ def test_deadline_years_and_target_figures():
     assert deadline_year("力争两年内实现全覆盖", 2021) == 2023
     assert deadline_year("今年赤字率拟按2.8%左右安排", 2022) == 2022
     assert deadline_year("2019年拨付补贴资金6280万元", 2020) is None  # a past year is no deadline
+    assert deadline_year("城镇新增就业1100万人以上，城镇调查失业率5.5%左右；", 2021) == 2021  # a yearly target
     assert target_figure("到2025年底，全市充电桩总量超过20万个") == "20万个"
     assert target_figure("今年赤字率拟按2.8%左右安排") == "2.8%左右"
 
@@ -88,6 +89,7 @@ def test_a_follow_up_is_later_and_from_the_same_region():
         ("按照直流充电设备每千瓦400元的标准给予一次性建设补贴", "按照直流充电设备每千瓦300元的标准给予一次性建设补贴", "revised"),
         ("到2025年底全市充电桩总量超过20万个", "2022年4月，市政府办公厅印发《天津市加快推进充电基础设施建设实施方案》", "restated"),
         ("到2025年底全市充电桩总量超过20万个", "五是持续推进实施方案落实，确保到2025年底全市充电桩总量超过20万个。", "restated"),
+        ("城镇新增就业1100万人以上，城镇调查失业率5.5%左右；", "城镇新增就业1269万人，城镇调查失业率平均为5.1%。", "progress"),
     ],
 )  # fmt: skip
 def test_relations(promise, follow_up, relation):
