@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from indexer.index import IndexStore
 from indexer.index.records import CommitmentRecord
 from search_api.citations import citation
+from search_api.issuers import issuer_forms
 from search_api.request import (
     DOC_TYPES,
     FIRST_YEAR,
@@ -51,7 +52,10 @@ class CommitmentRequest(BaseModel):
     k: int = Field(10, description=f"返回承诺数 / commitments to return (1–{MAX_K})")
     year_from: int | None = Field(None, ge=FIRST_YEAR, le=LAST_YEAR, description="承诺年份起 / first year")
     year_to: int | None = Field(None, ge=FIRST_YEAR, le=LAST_YEAR, description="承诺年份止 / last year")
-    issuer: str | None = Field(None, description="发文机关（包含匹配）/ issuing body, substring")
+    issuer: str | None = Field(
+        None,
+        description="发文机关（包含匹配，识别发改委等简称）/ issuing body, substring; short forms understood",
+    )
     doc_type: str | None = Field(None, description=" | ".join(DOC_TYPES))
     status: str | None = Field(None, description=" | ".join(STATUSES))
 
@@ -97,7 +101,9 @@ def list_commitments(searcher: Searcher, request: CommitmentRequest) -> dict:
     store = searcher.store
     if not store.tracks_commitments:
         return _response(request, started, [], NOT_TRACKED)
-    allowed = store.filter_commitments(request.doc_type, request.year_from, request.year_to, request.issuer)
+    allowed = store.filter_commitments(
+        request.doc_type, request.year_from, request.year_to, issuer_forms(request.issuer)
+    )
     query = (request.query or "").strip()
     ordered = _ranked(searcher, store, query, request, set(allowed)) if query else allowed
     views: list[dict] = []

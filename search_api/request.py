@@ -47,7 +47,10 @@ class SearchRequest(BaseModel):
     year_from: int | None = Field(None, description="起始年份 / first year", ge=FIRST_YEAR, le=LAST_YEAR)
     year_to: int | None = Field(None, description="结束年份 / last year", ge=FIRST_YEAR, le=LAST_YEAR)
     issuer: str | None = Field(
-        None, description="发文机关（包含匹配）/ issuing body, substring match", examples=["天津市民政局"]
+        None,
+        description="发文机关（包含匹配，识别发改委、人社局等简称）/ issuing body, substring; "
+        "short forms understood",
+        examples=["天津市民政局"],
     )
     commitments_only: bool = Field(False, description="只返回承诺类段落（下一步、力争……）/ only commitments")
     sort: str = Field("relevance", description="relevance | date（最新在前 / newest first）")

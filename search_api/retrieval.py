@@ -22,6 +22,7 @@ from indexer.model.machine import cores
 from indexer.model.specs import ModelSpec
 from search_api import ranking
 from search_api.commitments import commitment_view
+from search_api.issuers import issuer_forms
 from search_api.query import NamedNumber, content_query, fts_query, highlight_terms, named_numbers, searchable
 from search_api.ranking import Candidate, DenseScores, RankingConfig
 from search_api.request import SearchRequest
@@ -78,7 +79,11 @@ class Searcher:
         store = self.store
         config = self.config
         allowed = store.filter_chunks(
-            request.doc_type, request.year_from, request.year_to, request.issuer, request.commitments_only
+            request.doc_type,
+            request.year_from,
+            request.year_to,
+            issuer_forms(request.issuer),
+            request.commitments_only,
         )
         numbers = named_numbers(store, request.query)
         content = content_query(request.query, numbers)

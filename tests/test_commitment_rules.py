@@ -44,7 +44,8 @@ def test_deadline_years_and_target_figures():
     assert deadline_year("力争两年内实现全覆盖", 2021) == 2023
     assert deadline_year("今年赤字率拟按2.8%左右安排", 2022) == 2022
     assert deadline_year("2019年拨付补贴资金6280万元", 2020) is None  # a past year is no deadline
-    assert deadline_year("城镇新增就业1100万人以上，城镇调查失业率5.5%左右；", 2021) == 2021  # a yearly target
+    yearly_target = "城镇新增就业1100万人以上，城镇调查失业率5.5%左右；"
+    assert deadline_year(yearly_target, 2021) == 2021
     assert target_figure("到2025年底，全市充电桩总量超过20万个") == "20万个"
     assert target_figure("今年赤字率拟按2.8%左右安排") == "2.8%左右"
 

@@ -58,7 +58,7 @@ class IndexStore(Protocol):
         doc_type: str | None = None,
         year_from: int | None = None,
         year_to: int | None = None,
-        issuer: str | None = None,
+        issuer: tuple[str, ...] | None = None,
         commitments_only: bool = False,
     ) -> list[int] | None: ...
 
@@ -74,7 +74,7 @@ class IndexStore(Protocol):
         doc_type: str | None = None,
         year_from: int | None = None,
         year_to: int | None = None,
-        issuer: str | None = None,
+        issuer: tuple[str, ...] | None = None,
         doc_id: int | None = None,
     ) -> list[int]: ...
 

@@ -286,10 +286,11 @@ class IndexReader:
         doc_type: str | None = None,
         year_from: int | None = None,
         year_to: int | None = None,
-        issuer: str | None = None,
+        issuer: tuple[str, ...] | None = None,
         commitments_only: bool = False,
     ) -> list[int] | None:
-        """Chunk ids passing the given filters (issuer matches as a substring); None when no filter is set."""
+        """Chunk ids passing the given filters (the issuer contains one of the ``issuer`` forms);
+        None when no filter is set."""
         found = self._filtered(doc_type, year_from, year_to, issuer, commitments_only)
         return None if found is None else list(found)
 
@@ -298,23 +299,24 @@ class IndexReader:
         doc_type: str | None,
         year_from: int | None,
         year_to: int | None,
-        issuer: str | None,
+        issuer: tuple[str, ...] | None,
         commitments_only: bool,
     ) -> tuple[int, ...] | None:
         conditions = [
             ("d.doc_type = ?", doc_type),
             ("d.year >= ?", year_from),
             ("d.year <= ?", year_to),
-            ("instr(d.issuer, ?) > 0", issuer),
             ("c.is_commitment = ?", 1 if commitments_only else None),
         ]
-        chosen = [(clause, value) for clause, value in conditions if value]
+        chosen: list[tuple[str, list]] = [(clause, [value]) for clause, value in conditions if value]
+        if issuer:
+            chosen.append(_issuer_condition(issuer))
         if not chosen:
             return None
         where = " AND ".join(clause for clause, _ in chosen)
         rows = self._db().execute(
             f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}",
-            [value for _, value in chosen],
+            [value for _, values in chosen for value in values],
         )
         return tuple(r[0] for r in rows)
 
@@ -368,7 +370,7 @@ class IndexReader:
         doc_type: str | None = None,
         year_from: int | None = None,
         year_to: int | None = None,
-        issuer: str | None = None,
+        issuer: tuple[str, ...] | None = None,
         doc_id: int | None = None,
     ) -> list[int]:
         """Commitment ids passing the filters, newest document first, in text order within one."""
@@ -378,15 +380,18 @@ class IndexReader:
             ("d.doc_type = ?", doc_type),
             ("d.year >= ?", year_from),
             ("d.year <= ?", year_to),
-            ("instr(d.issuer, ?) > 0", issuer),
             ("d.doc_id = ?", doc_id),
         ]
-        chosen = [(clause, value) for clause, value in conditions if value is not None and value != ""]
+        chosen: list[tuple[str, list]] = [
+            (clause, [value]) for clause, value in conditions if value is not None and value != ""
+        ]
+        if issuer:
+            chosen.append(_issuer_condition(issuer))
         where = " AND ".join(clause for clause, _ in chosen) or "1"
         rows = self._db().execute(
             "SELECT m.commitment_id FROM commitments m JOIN documents d USING (doc_id)"
             f" WHERE {where} ORDER BY d.year DESC, d.date DESC, d.doc_id, m.start",
-            [value for _, value in chosen],
+            [value for _, values in chosen for value in values],
         )
         return [r[0] for r in rows]
 
@@ -449,6 +454,11 @@ class IndexReader:
         if not self.tracks_commitments:
             return None
         return self._db().execute(f"SELECT count(*) FROM {tracking_table}").fetchone()[0]
+
+
+def _issuer_condition(forms: tuple[str, ...]) -> tuple[str, list]:
+    """The issuer contains one of the forms (a body's name, its short form spelled out)."""
+    return "(" + " OR ".join("instr(d.issuer, ?) > 0" for _ in forms) + ")", list(forms)
 
 
 def _document(row: sqlite3.Row) -> Document:
