@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 # a licence line, a closing formula, 感谢您对…的关心和支持
 BOILERPLATE_DOCUMENTS = 3
 TOPIC_WORDS = 3
+# figures and list markers (一是, 第三条, （二）) say nothing of a topic
+TOPIC_NOISE = re.compile(
+    r"[\d.%％]+|[一二三四五六七八九十]+是|第[一二三四五六七八九十百]+条|[（(][一二三四五六七八九十\d]+[)）]"
+)
 
 
 @dataclass(frozen=True)
@@ -155,5 +159,6 @@ def _keywords():
 
 def topic_of(text: str) -> str:
     """A short topic key: the commitment's most telling words by jieba's TF-IDF, in text order."""
-    words = _keywords().extract_tags(re.sub(r"[\d.%]+", " ", text), topK=TOPIC_WORDS)
+    plain = TOPIC_NOISE.sub(" ", text)
+    words = _keywords().extract_tags(plain, topK=TOPIC_WORDS)
     return " ".join(sorted(words, key=text.find))
