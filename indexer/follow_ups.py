@@ -202,11 +202,12 @@ def _names(text: str) -> frozenset[str]:
     return frozenset(QUOTED.findall(text))
 
 
-def relation_of(promise: str, follow: str) -> str:
+def relation_of(promise: str, follow: str, follow_year: int | None = None) -> str:
     """What a follow-up does to the promise: changes it, reports it done, reports progress, or
     states it again. A rate or share of the promise stated with another value is a revision; a
     follow-up that promises again (确保到2025年…) restates; issuing a document (印发《…》) completes
-    only a promise to issue one, not the targets the document sets."""
+    only a promise to issue one, not the targets the document sets; a figure dated before the
+    follow-up's own year (2022年…新建…26座, in a 2023 letter) reports progress."""
     finished = FINISHED.search(follow)
     if finished and ISSUED.fullmatch(finished.group(0)) and not ISSUANCE_PROMISE.search(promise):
         finished = None
@@ -222,9 +223,13 @@ def relation_of(promise: str, follow: str) -> str:
         return "revised"
     if DONE.search(follow):
         return "done"
-    if _outcome_reported(promise, follow):
+    if _outcome_reported(promise, follow) or _dated_figure(follow, follow_year):
         return "progress"
     return "restated"
+
+
+def _dated_figure(text: str, year: int | None) -> bool:
+    return bool(year and FIGURE.search(text) and _names_year_by(text, year - 1))
 
 
 def _outcome_reported(promise: str, follow: str) -> bool:
@@ -350,7 +355,7 @@ def _weigh(
     cites: set[tuple[int, int]],
     rarity: BigramRarity,
 ) -> list[Link]:
-    """The candidates that clear the threshold, one per distinct text, best first.
+    """The candidates that clear the threshold, one per distinct text and span, best first.
 
     A later promise for another year (``今年赤字率拟按3%安排`` in the next report) is a new
     promise, not news of this one, unless it says it changes this one (提前, 调整为 …).
@@ -377,14 +382,23 @@ def _weigh(
             and not _names_year_by(unit.text, due)
         ):
             continue  # two or more years after the deadline, naming none of its years: another year's review
-        relation = relation_of(commitment.text, unit.text)
+        relation = relation_of(commitment.text, unit.text, later_year)
         link = Link(index, unit.doc_id, unit.start, unit.end, relation, explicit, round(score, 4))
         weighed.append((score, unit, link))
     weighed.sort(key=lambda item: -item[0])
     seen: set[str] = set()
     kept: list[Link] = []
     for _, unit, link in weighed:
-        if unit.text not in seen:
+        if unit.text not in seen and not any(_mostly_within(link, other) for other in kept):
             seen.add(unit.text)
             kept.append(link)
     return kept[:MAX_FOLLOW_UPS]
+
+
+def _mostly_within(link: Link, other: Link) -> bool:
+    """The two spans of one document overlap by more than half of the shorter (a sentence and
+    the same sentence with the heading before it)."""
+    if link.doc_id != other.doc_id:
+        return False
+    overlap = min(link.end, other.end) - max(link.start, other.start)
+    return overlap * 2 > min(link.end - link.start, other.end - other.start)

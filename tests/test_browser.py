@@ -142,3 +142,45 @@ def test_commitment_timeline_and_the_documents_commitments(browser, server_url, 
     page.screenshot(path=str(tmp_path / f"document-commitments-{width}.png"))
     _keep_screenshots(tmp_path)
     page.context.close()
+
+
+def test_the_query_lives_in_the_url_and_a_shared_document_link_goes_back_to_search(browser, server_url):
+    page = browser.new_page()
+    page.goto(server_url + "/")
+    assert page.locator("#api_key_label").is_hidden()  # this service asks for no key
+    page.fill("#q", "加装电梯补贴")
+    page.click("#go")
+    page.locator("#results .result").first.wait_for(timeout=30_000)
+    assert "q=%E5%8A%A0%E8%A3%85" in page.url  # 加装…, percent-encoded
+    first = page.locator("#results .result .title").first.inner_text()
+    page.reload()
+    page.locator("#results .result").first.wait_for(timeout=30_000)
+    assert page.input_value("#q") == "加装电梯补贴"
+    assert page.locator("#results .result .title").first.inner_text() == first
+    link = page.locator("#results .result .open-doc").first.get_attribute("href")
+    page.close()
+
+    shared = browser.new_page()  # a document link opened on its own, as from a colleague's mail
+    shared.goto(server_url + "/" + link)
+    shared.locator("#doc-text mark.target").wait_for(timeout=10_000)
+    shared.click("#back")
+    shared.locator("#search-view").wait_for(state="visible", timeout=5_000)
+    assert shared.url.endswith("#/")
+    shared.close()
+
+
+def test_the_key_field_appears_when_the_service_asks_for_a_key(browser, replies_index, searcher):
+    keyed = create_app(replies_index, searcher=searcher, api_keys=ApiKeys(["s3cret"]))
+    with running_server(keyed) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        assert page.locator("#api_key_label").is_hidden()
+        page.fill("#q", "加装电梯补贴")
+        page.click("#go")
+        page.wait_for_function("document.getElementById('status').textContent.includes('API')")
+        assert page.locator("#api_key_label").is_visible()
+        page.fill("#api_key", "s3cret")
+        page.dispatch_event("#api_key", "change")
+        page.click("#go")
+        page.locator("#results .result").first.wait_for(timeout=30_000)
+        page.close()

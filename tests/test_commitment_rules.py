@@ -95,3 +95,10 @@ def test_a_follow_up_is_later_and_from_the_same_region():
 )  # fmt: skip
 def test_relations(promise, follow_up, relation):
     assert relation_of(promise, follow_up) == relation
+
+
+def test_a_figure_dated_before_the_letter_reports_progress():
+    promise = "2025年底前实现乡镇公共充电站全覆盖"
+    report = "结合乡村振兴，2022年在蓟州区、宝坻区、武清区等涉农区新建乡镇公共充电站26座；"
+    assert relation_of(promise, report, follow_year=2023) == "progress"
+    assert relation_of(promise, report) == "restated"  # without the letter's year nothing dates it

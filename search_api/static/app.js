@@ -13,11 +13,18 @@ function headers() {
 async function api(path) {
   const response = await fetch(path, { headers: headers() });
   const body = await response.json().catch(() => ({}));
+  if (response.status === 401) showKeyField();
   if (!response.ok) {
     const detail = body.detail || {};
     throw new Error(detail.message || detail.zh || "请求失败 / request failed (" + response.status + ")");
   }
   return body;
+}
+
+// the key field appears only for a service that asks for a key (or when one is already stored)
+function showKeyField() {
+  $("api_key_label").hidden = false;
+  $("filters").open = true;
 }
 
 function searchParams() {
@@ -85,9 +92,28 @@ function render(response) {
   }
 }
 
+// the query and filters live in the URL (#/?q=…), so reload, back/forward and a shared link work
+function fillSearchForm(params) {
+  $("q").value = params.get("q") || "";
+  for (const name of FILTERS) $(name).value = params.get(name) || $(name).options?.[0]?.value || "";
+  $("commitments_only").checked = params.get("commitments_only") === "true";
+}
+
+function submitSearch() {
+  const params = searchParams();
+  if (!params.get("q")) return;
+  params.delete("k");
+  const hash = "#/?" + params;
+  if (location.hash === hash) runSearch();
+  else location.hash = hash;  // route() runs the search
+}
+
+let shownSearch = null;
+
 async function runSearch() {
   const params = searchParams();
   if (!params.get("q")) return;
+  shownSearch = location.hash;
   $("status").textContent = "检索中…";
   try {
     render(await api("/search?" + params));
@@ -132,7 +158,8 @@ function commitmentItem(commitment) {
   const due = commitment.deadline_year ? "承诺（期限" + commitment.deadline_year + "年）" : "承诺";
   const timeline = item.querySelector(".timeline");
   timeline.appendChild(timelineEntry("promise", due, commitment));
-  for (const follow of [...commitment.follow_ups].reverse()) {  // oldest report first, as it happened
+  const asItHappened = (a, b) => (a.year || 0) - (b.year || 0) || (a.date || "").localeCompare(b.date || "") || b.score - a.score;
+  for (const follow of [...commitment.follow_ups].sort(asItHappened)) {  // oldest report first, best first within a date
     const label = RELATION_NAMES[follow.relation] + (follow.explicit ? " · 引用原文件" : "");
     timeline.appendChild(timelineEntry("follow-up " + follow.relation, label, follow));
   }
@@ -206,6 +233,7 @@ async function showDocument(docId, start, end) {
 
 function route() {
   const match = location.hash.match(/^#\/doc\/(\d+)(?:\?(.*))?$/);
+  const search = location.hash.match(/^#\/\?(.*)$/);
   if (match) {
     const params = new URLSearchParams(match[2] || "");
     showDocument(match[1], Number(params.get("start") || 0), Number(params.get("end") || 0));
@@ -214,22 +242,33 @@ function route() {
     if (!$("commitments").children.length) runCommitments();
   } else {
     show("search-view");
+    if (search && location.hash !== shownSearch) {
+      fillSearchForm(new URLSearchParams(search[1]));
+      runSearch();
+    }
   }
 }
 
 $("search-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  runSearch();
+  submitSearch();
 });
 $("commitments-form").addEventListener("submit", (event) => {
   event.preventDefault();
   runCommitments();
 });
 $("api_key").value = localStorage.getItem("policy-search-key") || "";
+if ($("api_key").value) $("api_key_label").hidden = false;
 $("api_key").addEventListener("change", () => localStorage.setItem("policy-search-key", $("api_key").value.trim()));
+// "back" returns to the view the user came from; a document opened from a shared link has none
+let moves = 0;
 $("back").addEventListener("click", (event) => {
   event.preventDefault();
-  history.back();
+  if (moves > 0) history.back();
+  else location.hash = "#/";
 });
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => {
+  moves += 1;
+  route();
+});
 route();
