@@ -163,12 +163,16 @@ def index(
         typer.echo(f"ignored in {ignored['path']}: {ignored['reason']}")
 
 
+def _request_option(request: Any, name: str, flag: str) -> Any:
+    """A CLI option for a field of an API request model, with the model's default and help."""
+    field = request.model_fields[name]
+    return typer.Option(field.default, flag, help=field.description)
+
+
 def _search_option(name: str, flag: str) -> Any:
-    """A CLI option for a search field, with the default and help of ``SearchRequest``."""
     from search_api.request import SearchRequest
 
-    field = SearchRequest.model_fields[name]
-    return typer.Option(field.default, flag, help=field.description)
+    return _request_option(SearchRequest, name, flag)
 
 
 @app.command()
@@ -213,11 +217,9 @@ def query(
 
 
 def _commitment_option(name: str, flag: str) -> Any:
-    """A CLI option for a commitment-listing field, with the default and help of ``CommitmentRequest``."""
     from search_api.commitments import CommitmentRequest
 
-    field = CommitmentRequest.model_fields[name]
-    return typer.Option(field.default, flag, help=field.description)
+    return _request_option(CommitmentRequest, name, flag)
 
 
 @app.command()

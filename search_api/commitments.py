@@ -23,10 +23,11 @@ from search_api.request import (
     FIRST_YEAR,
     LAST_YEAR,
     MAX_K,
-    MAX_QUERY_CHARS,
-    QueryError,
     SearchRequest,
     check_choice,
+    check_k,
+    check_query_length,
+    check_year_order,
 )
 
 if TYPE_CHECKING:
@@ -60,19 +61,14 @@ class CommitmentRequest(BaseModel):
     status: str | None = Field(None, description=" | ".join(STATUSES))
 
     def check(self) -> None:
-        if self.query is not None and len(self.query) > MAX_QUERY_CHARS:
-            raise QueryError(
-                f"查询内容不能超过{MAX_QUERY_CHARS}个字符",
-                f"the query must be at most {MAX_QUERY_CHARS} characters",
-            )
-        if not 1 <= self.k <= MAX_K:
-            raise QueryError(f"k 必须在 1 到 {MAX_K} 之间", f"k must be between 1 and {MAX_K}")
+        if self.query is not None:
+            check_query_length(self.query)
+        check_k(self.k)
         if self.doc_type is not None:
             check_choice(self.doc_type, DOC_TYPES, "文档类型", "doc_type")
         if self.status is not None:
             check_choice(self.status, STATUSES, "承诺状态", "status")
-        if self.year_from and self.year_to and self.year_from > self.year_to:
-            raise QueryError("起始年份不能晚于结束年份", "year_from must not be after year_to")
+        check_year_order(self.year_from, self.year_to)
 
 
 def status_of(record: CommitmentRecord) -> str:

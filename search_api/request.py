@@ -70,23 +70,36 @@ class SearchRequest(BaseModel):
         """Raise a bilingual ``QueryError`` for a request that cannot be answered as asked."""
         if not self.query or not self.query.strip():
             raise QueryError("查询内容不能为空", "the query must not be empty")
-        if len(self.query) > MAX_QUERY_CHARS:
-            raise QueryError(
-                f"查询内容不能超过{MAX_QUERY_CHARS}个字符",
-                f"the query must be at most {MAX_QUERY_CHARS} characters",
-            )
-        if not 1 <= self.k <= MAX_K:
-            raise QueryError(f"k 必须在 1 到 {MAX_K} 之间", f"k must be between 1 and {MAX_K}")
+        check_query_length(self.query)
+        check_k(self.k)
         check_choice(self.mode, MODES, "检索模式", "mode")
         check_choice(self.sort, SORTS, "排序方式", "sort")
         if self.doc_type is not None:
             check_choice(self.doc_type, DOC_TYPES, "文档类型", "doc_type")
-        if self.year_from and self.year_to and self.year_from > self.year_to:
-            raise QueryError("起始年份不能晚于结束年份", "year_from must not be after year_to")
+        check_year_order(self.year_from, self.year_to)
         if self.per_doc is not None and not 1 <= self.per_doc <= MAX_K:
             raise QueryError(
                 f"每个文档的结果上限必须在 1 到 {MAX_K} 之间", f"per_doc must be between 1 and {MAX_K}"
             )
+
+
+# the checks a search and a commitment listing share (``search_api.commitments``)
+def check_query_length(query: str) -> None:
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(
+            f"查询内容不能超过{MAX_QUERY_CHARS}个字符",
+            f"the query must be at most {MAX_QUERY_CHARS} characters",
+        )
+
+
+def check_k(k: int) -> None:
+    if not 1 <= k <= MAX_K:
+        raise QueryError(f"k 必须在 1 到 {MAX_K} 之间", f"k must be between 1 and {MAX_K}")
+
+
+def check_year_order(year_from: int | None, year_to: int | None) -> None:
+    if year_from and year_to and year_from > year_to:
+        raise QueryError("起始年份不能晚于结束年份", "year_from must not be after year_to")
 
 
 def check_choice(value: str, allowed: tuple[str, ...], zh_name: str, en_name: str) -> None:

@@ -302,21 +302,13 @@ class IndexReader:
         issuer: tuple[str, ...] | None,
         commitments_only: bool,
     ) -> tuple[int, ...] | None:
-        conditions = [
-            ("d.doc_type = ?", doc_type),
-            ("d.year >= ?", year_from),
-            ("d.year <= ?", year_to),
-            ("c.is_commitment = ?", 1 if commitments_only else None),
-        ]
-        chosen: list[tuple[str, list]] = [(clause, [value]) for clause, value in conditions if value]
-        if issuer:
-            chosen.append(_issuer_condition(issuer))
-        if not chosen:
+        where, params = _document_filters(
+            doc_type, year_from, year_to, issuer, ("c.is_commitment = ?", 1 if commitments_only else None)
+        )
+        if not where:
             return None
-        where = " AND ".join(clause for clause, _ in chosen)
         rows = self._db().execute(
-            f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}",
-            [value for _, values in chosen for value in values],
+            f"SELECT c.chunk_id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}", params
         )
         return tuple(r[0] for r in rows)
 
@@ -376,22 +368,11 @@ class IndexReader:
         """Commitment ids passing the filters, newest document first, in text order within one."""
         if not self.tracks_commitments:
             return []
-        conditions = [
-            ("d.doc_type = ?", doc_type),
-            ("d.year >= ?", year_from),
-            ("d.year <= ?", year_to),
-            ("d.doc_id = ?", doc_id),
-        ]
-        chosen: list[tuple[str, list]] = [
-            (clause, [value]) for clause, value in conditions if value is not None and value != ""
-        ]
-        if issuer:
-            chosen.append(_issuer_condition(issuer))
-        where = " AND ".join(clause for clause, _ in chosen) or "1"
+        where, params = _document_filters(doc_type, year_from, year_to, issuer, ("d.doc_id = ?", doc_id))
         rows = self._db().execute(
             "SELECT m.commitment_id FROM commitments m JOIN documents d USING (doc_id)"
-            f" WHERE {where} ORDER BY d.year DESC, d.date DESC, d.doc_id, m.start",
-            [value for _, values in chosen for value in values],
+            f" WHERE {where or '1'} ORDER BY d.year DESC, d.date DESC, d.doc_id, m.start",
+            params,
         )
         return [r[0] for r in rows]
 
@@ -456,9 +437,21 @@ class IndexReader:
         return self._db().execute(f"SELECT count(*) FROM {tracking_table}").fetchone()[0]
 
 
-def _issuer_condition(forms: tuple[str, ...]) -> tuple[str, list]:
-    """The issuer contains one of the forms (a body's name, its short form spelled out)."""
-    return "(" + " OR ".join("instr(d.issuer, ?) > 0" for _ in forms) + ")", list(forms)
+def _document_filters(
+    doc_type: str | None,
+    year_from: int | None,
+    year_to: int | None,
+    issuer: tuple[str, ...] | None,
+    extra: tuple[str, object],
+) -> tuple[str, list]:
+    """The WHERE clause (empty when nothing is set) and parameters of the document filters that
+    passages and commitments share, plus one ``extra`` condition; the issuer contains one of the
+    ``issuer`` forms (a body's name, its short form spelled out)."""
+    conditions = [("d.doc_type = ?", doc_type), ("d.year >= ?", year_from), ("d.year <= ?", year_to), extra]
+    chosen = [(clause, [value]) for clause, value in conditions if value is not None and value != ""]
+    if issuer:
+        chosen.append(("(" + " OR ".join("instr(d.issuer, ?) > 0" for _ in issuer) + ")", list(issuer)))
+    return " AND ".join(clause for clause, _ in chosen), [value for _, values in chosen for value in values]
 
 
 def _document(row: sqlite3.Row) -> Document:

@@ -14,6 +14,7 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,12 @@ CHUNK_COLUMNS = (
 )  # fmt: skip
 SENTENCE_COLUMNS = ("sentence_id", "chunk_id", "start", "end", "vector")
 WORD_COLUMNS = ("rowid", "body", "context")
+COMMITMENT_COLUMNS = (
+    "commitment_id", "doc_id", "chunk_id", "sentence_id", "start", "end", "section", "deadline_year",
+    "target", "topic",
+)  # fmt: skip
+FOLLOW_UP_COLUMNS = ("commitment_id", "doc_id", "start", "end", "relation", "explicit", "score")
+CITATION_COLUMNS = ("citing", "cited", "start", "end", "by")
 RETIRED_COLUMNS = ("chunk_id", "doc_id", "start", "end")
 # every sentence unit, and each passage of a single unit (its own vector is that unit's)
 _UNITS_SQL = """
@@ -100,6 +107,12 @@ DOCUMENT_TABLES = {
     "chunks": insert_sql("chunks", CHUNK_COLUMNS),
     "chunk_words": insert_sql("chunk_words", WORD_COLUMNS),
     "sentences": insert_sql("sentences", SENTENCE_COLUMNS),
+}
+# the tables commitment tracking derives for a whole generation
+TRACKING_TABLES = {
+    "commitments": insert_sql("commitments", COMMITMENT_COLUMNS),
+    "follow_ups": insert_sql("follow_ups", FOLLOW_UP_COLUMNS),
+    "citations": insert_sql("citations", CITATION_COLUMNS),
 }
 INSERT_RETIRED = insert_sql("retired", RETIRED_COLUMNS, verb="INSERT OR REPLACE")
 
@@ -193,13 +206,21 @@ class GenerationWriter:
         ]
         tracking = track(documents, units)
         taken: set[int] = set()
-        rows = []
+        ids = []
         for item in tracking.commitments:
-            c = item.commitment
-            commitment_id = stable_id(("commitment", item.doc_id, c.start, c.end), taken)
-            rows.append((commitment_id, item.doc_id, item.chunk_id, item.sentence_id, c.start, c.end,
-                         c.section, c.deadline_year, c.target, item.topic))  # fmt: skip
-        db.executemany(f"INSERT INTO commitments VALUES ({', '.join('?' * 10)})", rows)
+            commitment = item.commitment
+            ids.append(stable_id(("commitment", item.doc_id, commitment.start, commitment.end), taken))
+            row: dict[str, object] = {
+                "commitment_id": ids[-1],
+                "doc_id": item.doc_id,
+                "chunk_id": item.chunk_id,
+            }
+            row |= {"sentence_id": item.sentence_id, "topic": item.topic}
+            row |= {
+                key: getattr(commitment, key)
+                for key in ("start", "end", "section", "deadline_year", "target")
+            }
+            db.execute(TRACKING_TABLES["commitments"], row)
         db.execute(
             "INSERT INTO commitment_chunks SELECT m.commitment_id, c.chunk_id FROM commitments m"
             " JOIN chunks c ON c.doc_id = m.doc_id AND c.start <= m.start AND m.end <= c.end"
@@ -209,14 +230,10 @@ class GenerationWriter:
             " EXISTS (SELECT 1 FROM commitment_chunks m WHERE m.chunk_id = chunks.chunk_id)"
         )
         db.executemany(
-            "INSERT INTO follow_ups VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(rows[link.commitment][0], link.doc_id, link.start, link.end, link.relation, int(link.explicit),
-              link.score) for link in tracking.links],
-        )  # fmt: skip
-        db.executemany(
-            "INSERT INTO citations VALUES (?, ?, ?, ?, ?)",
-            [(c.citing, c.cited, c.start, c.end, c.by) for c in tracking.citations],
+            TRACKING_TABLES["follow_ups"],
+            [asdict(link) | {"commitment_id": ids[link.commitment]} for link in tracking.links],
         )
+        db.executemany(TRACKING_TABLES["citations"], [asdict(c) for c in tracking.citations])
         return tracking
 
     def count_sentences(self) -> int:
