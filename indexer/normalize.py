@@ -55,11 +55,10 @@ def fold_with_offsets(text: str) -> tuple[str, list[int]]:
     Per-character folding keeps a map back to canonical offsets, which highlighting needs; a
     trailing sentinel equal to ``len(text)`` makes end offsets map too.
     """
-    pieces: list[str] = []
-    offsets: list[int] = []
-    for index, char in enumerate(text):
-        folded = _fold_char(char)
-        pieces.append(folded)
-        offsets.extend([index] * len(folded))
+    pieces = list(map(_fold_char, text))
+    folded = "".join(pieces)
+    if len(folded) == len(text):  # no character folds to none, so each folded to one
+        return folded, list(range(len(text) + 1))
+    offsets = [index for index, piece in enumerate(pieces) for _ in piece]
     offsets.append(len(text))
-    return "".join(pieces), offsets
+    return folded, offsets

@@ -1,4 +1,4 @@
-"""What a query says besides its words: FTS5 terms, document and proposal numbers it names.
+"""What a query says besides its words: its search words, document and proposal numbers it names.
 
 A number that names an indexed document picks that document; the rest of the query picks the
 passage (see ``content_query``).
@@ -18,10 +18,9 @@ from indexer.normalize import fold
 SHORT_NUMBER = re.compile(r"第\s*(\d{1,5})\s*号")
 
 
-def fts_query(query: str) -> tuple[str, list[str]]:
-    """An FTS5 OR-query of the query's words, and the words (for highlighting)."""
-    terms = list(dict.fromkeys(words(query)))
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms), terms
+def query_words(query: str) -> list[str]:
+    """The query's search words, each once, in order (for BM25 and highlighting)."""
+    return list(dict.fromkeys(words(query)))
 
 
 def highlight_terms(terms: list[str]) -> list[str]:

@@ -19,6 +19,7 @@ candidates; see ``apply_signals``.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -81,7 +82,7 @@ class DenseScores:
         self.sentences.update(other.sentences)
 
     def top(self, limit: int) -> list[tuple[int, float]]:
-        return by_score(self.scores)[:limit]
+        return by_score(self.scores, limit)
 
 
 def blend_dense(
@@ -114,10 +115,13 @@ def with_number_bonus(
     return boosted
 
 
-def by_score(scores: Mapping[int, Any]) -> list[tuple[int, Any]]:
-    """(chunk id, score) pairs, best first; equal scores keep their order (a stable sort, like
-    ``key=-score``, without a Python call per item: hybrid sorts every lexical match)."""
-    return sorted(scores.items(), key=itemgetter(1), reverse=True)
+def by_score(scores: Mapping[int, Any], limit: int | None = None) -> list[tuple[int, Any]]:
+    """(chunk id, score) pairs, best first, the best ``limit`` of them; equal scores keep their
+    order (a stable sort, like ``key=-score``, without a Python call per item: hybrid ranks every
+    lexical match)."""
+    if limit is None:
+        return sorted(scores.items(), key=itemgetter(1), reverse=True)
+    return heapq.nlargest(limit, scores.items(), key=itemgetter(1))
 
 
 def union_of(ranked: Ranked) -> set[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 
 from indexer.index import Document, Passage
 from search_api.citations import citation, highlight
@@ -10,14 +11,15 @@ from search_api.ranking import Candidate, Span
 
 # what a document view lists of each of its passages
 PASSAGE_OUTLINE = ("chunk_id", "start", "end", "section", "page", "is_commitment")
+# what a result says of its passage
+RESULT_FIELDS = tuple(f.name for f in dataclass_fields(Passage) if f.name != "ordinal")
 
 
 def passage_result(
     passage: Passage, candidate: Candidate, terms: list[str], sentence: Span | None = None
 ) -> dict:
     """A passage as a result; ``sentence`` is the document span of its sentence nearest the query."""
-    fields = asdict(passage)
-    del fields["ordinal"]
+    fields = {name: getattr(passage, name) for name in RESULT_FIELDS}  # all plain values
     return {
         **fields,
         "highlight": highlight(passage.text, terms),

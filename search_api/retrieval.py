@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,14 @@ from indexer.model.specs import ModelSpec
 from search_api import ranking
 from search_api.commitments import commitment_view
 from search_api.issuers import issuer_forms
-from search_api.query import NamedNumber, content_query, fts_query, highlight_terms, named_numbers, searchable
+from search_api.query import (
+    NamedNumber,
+    content_query,
+    highlight_terms,
+    named_numbers,
+    query_words,
+    searchable,
+)
 from search_api.ranking import Candidate, DenseScores, RankingConfig
 from search_api.request import SearchRequest
 from search_api.results import document_view, passage_result
@@ -56,7 +62,6 @@ class Searcher:
             threads=threads_per_worker(),
         )
         self.config = config or RankingConfig()
-        self._embedding_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="embed-query")
         self.live.set_check(lambda reader: reader.check_model(self.encoder.spec.name))
         words("预热")  # load jieba's dictionary now rather than during the first request
 
@@ -87,23 +92,21 @@ class Searcher:
         )
         numbers = named_numbers(store, request.query)
         content = content_query(request.query, numbers)
-        match, query_words = fts_query(content)
+        search_words = query_words(content)
         ranked: ranking.Ranked = {}
         dense = DenseScores()
-        # the model runs outside the GIL, so the query is embedded while SQLite scores the words
-        embedding = None
-        if request.mode != "lexical":
-            embedding = self._embedding_pool.submit(self.encoder.encode_query, content)
+        # one after the other: side by side, the model's threads and BM25 compete for the same
+        # cores (on 2 cores the query's embedding took twice as long as alone)
+        vector = self.encoder.encode_query(content) if request.mode != "lexical" else None
         if request.mode in ("lexical", "hybrid"):
             # hybrid needs every match's score; lexical alone only the top (unless filters thin it out)
             limit = config.candidates if request.mode == "lexical" and allowed is None else None
-            lexical_scores = self._lexical(store, match, numbers, allowed, limit)
-            ranked["lexical"] = ranking.by_score(lexical_scores)[: config.candidates]
-        if embedding is not None:
-            vector = embedding.result()
+            lexical_scores = self._lexical(store, search_words, numbers, allowed, limit)
+            ranked["lexical"] = ranking.by_score(lexical_scores, config.candidates)
+        if vector is not None:
             dense = self._dense(store, vector, allowed)
             ranked = {"dense": dense.top(config.candidates), **ranked}
-        if request.mode == "hybrid":
+        if request.mode == "hybrid" and vector is not None:
             union = ranking.union_of(ranked)
             dense_union = dict(ranked["dense"])
             missing = [i for i in union if i not in dense_union]
@@ -120,13 +123,13 @@ class Searcher:
         if request.mode == "hybrid":
             fused = ranking.apply_signals(request.query, fused, passages, config)
         results = ranking.select(fused, passages, request.k, request.per_doc, request.sort)
-        terms = highlight_terms(query_words)
+        terms = highlight_terms(search_words)
         payload = [self._result(passages[c.chunk_id], c, terms, request.mode != "lexical") for c in results]
         held = store.commitments_of_chunks([c.chunk_id for c in results])
         for result in payload:
             result["commitment_ids"] = held.get(result["chunk_id"], [])
         response = _response(request, started, payload, None if payload else _empty_reason(allowed))
-        return response, (vector if embedding is not None else None)
+        return response, vector
 
     def _dense(self, store: IndexStore, vector: np.ndarray, allowed: list[int] | None) -> DenseScores:
         """Dense candidates: the nearest passages and the owners of the nearest sentences.
@@ -148,13 +151,13 @@ class Searcher:
     def _lexical(
         self,
         store: IndexStore,
-        match: str,
+        search_words: list[str],
         numbers: dict[str, NamedNumber],
         allowed: list[int] | None,
         limit: int | None,
     ) -> dict[int, float]:
         """BM25 over jieba words, within the filters; passages of a named document number first."""
-        scores = store.lexical(match, self.config.bm25_weights, limit)
+        scores = store.lexical(search_words, self.config.bm25_weights, limit)
         allowed_set = set(allowed) if allowed is not None else None
         if allowed_set is not None:
             scores = {chunk_id: score for chunk_id, score in scores.items() if chunk_id in allowed_set}

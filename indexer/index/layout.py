@@ -5,7 +5,7 @@ Layout::
     INDEX/
       CURRENT               name of the live generation
       .lock                 held by the one writer
-      gen-<time>-<rand>/    manifest.json, vectors.faiss, sentences.faiss, index.sqlite
+      gen-<time>-<rand>/    manifest.json, vectors.faiss, sentences.faiss, words.npz, index.sqlite
 
 A build writes a whole new generation beside the live one and then replaces CURRENT in one
 ``os.replace``; a killed build leaves only an unreferenced directory behind, and readers never

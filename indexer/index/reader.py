@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from indexer.index.bm25 import POSTINGS_FILE, WORD_TABLE, Postings, fts_phrases
 from indexer.index.layout import MANIFEST, live_generation
 from indexer.index.manifest import IndexStoreError, Manifest
 from indexer.index.records import DOCUMENT_FIELDS, CommitmentRecord, Document, DocumentInfo, FollowUp, Passage
+from indexer.index.units import SentenceUnits
 from indexer.index.vectors import nearest, stack_blobs
 
 _DOCUMENT_COLUMNS = ", ".join(f"d.{f}" for f in ("doc_id", "source", *DOCUMENT_FIELDS))
@@ -42,6 +44,7 @@ WHERE f.commitment_id IN (SELECT value FROM json_each(?))
 ORDER BY d.year DESC, d.date DESC, f.score DESC
 """
 TEXT_CACHE_DOCUMENTS = 256
+PASSAGE_CACHE = 8192  # passages kept once read: a query reads ~100, and popular ones recur
 FILTER_CACHE = 32
 _INFO_FIELDS = ("doc_id", "source", *DOCUMENT_FIELDS)
 
@@ -59,6 +62,7 @@ class IndexReader:
         self._local = threading.local()
         # document texts, cached: a generation never changes, and a query's passages come from few documents
         self._texts = lru_cache(maxsize=TEXT_CACHE_DOCUMENTS)(self._read_text)
+        self._passage_cache: dict[int, Passage] = {}
         # filters repeat (a page's filter, /commitments' passages), and each costs a scan
         self._filtered = lru_cache(maxsize=FILTER_CACHE)(self._read_filtered)
         self._sentences_of = lru_cache(maxsize=FILTER_CACHE)(self._read_sentences_of)
@@ -112,11 +116,18 @@ class IndexReader:
 
     def passages(self, chunk_ids: list[int]) -> dict[int, Passage]:
         """Passages with their document's metadata, by chunk id."""
-        if not chunk_ids:
-            return {}
-        marks = ",".join("?" * len(chunk_ids))
-        rows = self._db().execute(_PASSAGE_SQL + f" WHERE c.chunk_id IN ({marks})", chunk_ids).fetchall()
-        return {row["chunk_id"]: _passage(row, self._texts(row["doc_id"])) for row in rows}
+        cache = self._passage_cache
+        found = {i: cache[i] for i in set(chunk_ids) & cache.keys()}
+        missing = [i for i in chunk_ids if i not in found]
+        if missing:
+            marks = ",".join("?" * len(missing))
+            rows = self._db().execute(_PASSAGE_SQL + f" WHERE c.chunk_id IN ({marks})", missing).fetchall()
+            read = {row["chunk_id"]: _passage(row, self._texts(row["doc_id"])) for row in rows}
+            if len(cache) + len(read) > PASSAGE_CACHE:
+                cache.clear()
+            cache.update(read)
+            found.update(read)
+        return dict(sorted(found.items()))
 
     def _read_text(self, doc_id: int) -> str:
         return self._db().execute("SELECT text FROM documents WHERE doc_id = ?", [doc_id]).fetchone()[0]
@@ -186,14 +197,9 @@ class IndexReader:
         self, vector: np.ndarray, limit: int, allowed: list[int] | None
     ) -> set[int]:
         """Chunk ids owning the ``limit`` sentence units nearest the vector (units of ``allowed`` chunks)."""
-        db = self._db()
         allowed_sentences = None if allowed is None else list(self._sentences_of(tuple(allowed)))
         sentence_ids = [i for i, _ in nearest(self.sentence_faiss, vector, limit, allowed_sentences)]
-        if not sentence_ids:
-            return set()
-        marks = ",".join("?" * len(sentence_ids))
-        rows = db.execute(f"SELECT chunk_id FROM sentences WHERE sentence_id IN ({marks})", sentence_ids)
-        return {r[0] for r in rows}
+        return self.units.owners(sentence_ids)
 
     def passage_cosines(self, vector: np.ndarray, chunk_ids: list[int]) -> dict[int, np.floating]:
         """Each given passage's own cosine with the (normalized) query vector, read back from FAISS."""
@@ -207,49 +213,78 @@ class IndexReader:
         """For each given chunk with sentence units: (start, end, cosine) of the unit nearest the query."""
         if not chunk_ids:
             return {}
-        marks = ",".join("?" * len(chunk_ids))
-        units = (
-            self._db()
-            .execute(
-                f"SELECT sentence_id, chunk_id, start, end FROM sentences WHERE chunk_id IN ({marks})",
-                chunk_ids,
+        units = self.units
+        found = units.of_chunks(chunk_ids)
+        if not len(found):
+            return {}
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        scores = self.sentence_faiss.reconstruct_batch(units.sentence_ids[found]) @ query
+        # each passage's nearest unit, the first of equals: sort by passage, then score, then place
+        order = np.lexsort((found, -scores, units.chunk_ids[found]))
+        owners = units.chunk_ids[found[order]]
+        heads = order[np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])]
+        return {
+            int(units.chunk_ids[found[i]]): (
+                int(units.starts[found[i]]),
+                int(units.ends[found[i]]),
+                float(scores[i]),
             )
-            .fetchall()
-        )
-        best: dict[int, tuple[int, int, float]] = {}
-        if units:
-            query = np.asarray(vector, dtype=np.float32).reshape(-1)
-            ids = np.asarray([u[0] for u in units], dtype=np.int64)
-            scores = self.sentence_faiss.reconstruct_batch(ids) @ query
-            for (_, chunk_id, start, end), score in zip(units, scores, strict=True):
-                if chunk_id not in best or score > best[chunk_id][2]:
-                    best[chunk_id] = (start, end, float(score))
-        return best
+            for i in heads
+        }
+
+    @cached_property
+    def units(self) -> SentenceUnits:
+        """Where each sentence unit lies and which passage owns it (read once, see ``units``)."""
+        return SentenceUnits.read(self._db())
+
+    @cached_property
+    def postings(self) -> Postings:
+        """The word table's postings: saved with the generation, or read from FTS5 when it was
+        written before they were."""
+        saved = self.generation / POSTINGS_FILE
+        return Postings.load(saved) if saved.exists() else Postings.from_fts(self._db(), WORD_TABLE)
 
     def lexical(
-        self, fts_query: str, weights: tuple[float, float], limit: int | None = None
+        self, words: list[str], weights: tuple[float, float], limit: int | None = None
     ) -> dict[int, float]:
-        """BM25 of passages matching the FTS5 query, body and title/headings columns at ``weights``.
+        """BM25 of passages holding any of ``words``, body and title/headings columns at ``weights``.
 
-        Scores are positive, larger is better; the best ``limit``, or every match when hybrid
-        search needs the scores of passages beyond the lexical top list too.
+        Scores are FTS5's ``bm25()`` (positive, larger is better); the best ``limit``, or every
+        match when hybrid search needs the scores of passages beyond the lexical top list too.
         """
-        if not fts_query:
+        words = list(dict.fromkeys(w for w in words if w))
+        if not words:
             return {}
+        try:
+            if all(self._one_token(word) for word in words):
+                return self.postings.scores(words, weights, limit)
+            return self._fts_scores(words, weights, limit)
+        except sqlite3.OperationalError:  # a word FTS5 cannot read as a phrase matches nothing
+            return {}
+
+    def _one_token(self, word: str) -> bool:
+        """Whether FTS5 reads ``word`` as one token: it is in the vocabulary, or FTS5 finds it
+        nowhere (then it adds nothing to any score)."""
+        if word in self.postings.vocabulary:
+            return True
+        sql = f"SELECT 1 FROM {WORD_TABLE} WHERE {WORD_TABLE} MATCH ? LIMIT 1"
+        return self._db().execute(sql, [fts_phrases([word])]).fetchone() is None
+
+    def _fts_scores(
+        self, words: list[str], weights: tuple[float, float], limit: int | None
+    ) -> dict[int, float]:
+        """The same scores from FTS5 itself, for queries with a word of several tokens (a phrase)."""
         sql = (
-            f"SELECT rowid, -bm25(chunk_words, {float(weights[0])}, {float(weights[1])}) AS score"
-            " FROM chunk_words WHERE chunk_words MATCH ?"
+            f"SELECT rowid, -bm25({WORD_TABLE}, {float(weights[0])}, {float(weights[1])}) AS score"
+            f" FROM {WORD_TABLE} WHERE {WORD_TABLE} MATCH ?"
         )
-        params: list = [fts_query]
+        params: list = [fts_phrases(words)]
         if limit is not None:
             sql += " ORDER BY score DESC LIMIT ?"
             params.append(limit)
         cursor = self._db().cursor()
         cursor.row_factory = None  # plain tuples: hybrid reads every match, thousands of rows
-        try:
-            return dict(cursor.execute(sql, params))
-        except sqlite3.OperationalError:
-            return {}
+        return dict(cursor.execute(sql, params))
 
     def chunks_of_documents_numbered(self, identifier: str) -> list[int]:
         """Chunk ids of documents whose document or proposal number contains ``identifier``."""

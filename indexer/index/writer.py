@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from indexer.index.bm25 import POSTINGS_FILE, WORD_TABLE, Postings
 from indexer.index.ids import stable_id
 from indexer.index.layout import MANIFEST, make_live, new_generation
 from indexer.index.manifest import Manifest
@@ -245,7 +246,8 @@ class GenerationWriter:
         return hashlib.sha256("".join(r[0] for r in rows).encode()).hexdigest()
 
     def commit(self, manifest: Manifest) -> None:
-        """Build FAISS from the stored vectors, write the manifest, then swap CURRENT."""
+        """Build FAISS and the word postings from the stored rows, write the manifest, then swap
+        CURRENT."""
         import faiss
 
         for table, key, file in VECTOR_FILES:
@@ -254,6 +256,7 @@ class GenerationWriter:
             vectors = stack_blobs([r[1] for r in rows], manifest.dimension)
             faiss.write_index(build_faiss(ids, vectors, manifest.dimension), str(self.path / file))
         self.db.commit()
+        Postings.from_fts(self.db, WORD_TABLE).save(self.path / POSTINGS_FILE)
         self.db.close()
         manifest.write(self.path / MANIFEST)
         make_live(self.path)
