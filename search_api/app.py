@@ -87,17 +87,8 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
 
-    @app.middleware("http")
-    async def require_key(request: Request, call_next):
-        path = request.url.path
-        guarded = (
-            keys.enabled and path != "/" and not path.startswith(OPEN_PATHS) and request.method != "OPTIONS"
-        )
-        if guarded and not keys.allows(request.headers.get("authorization")):
-            return _error(
-                401, "缺少或无效的 API 密钥", "missing or invalid API key", {"WWW-Authenticate": "Bearer"}
-            )
-        return await call_next(request)
+    if keys.enabled:
+        app.add_middleware(RequireKey, keys=keys)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -211,6 +202,34 @@ def app_from_environment() -> FastAPI:
     """The service for ``$POLICY_SEARCH_INDEX``: what each worker process builds when
     ``policy-search serve --workers N`` runs several (each maps the same read-only index)."""
     return create_app(Path(os.environ.get("POLICY_SEARCH_INDEX", "data/index")))
+
+
+class RequireKey:
+    """Refuse requests without a valid API key (401), except the page, its files and /healthz.
+
+    A plain ASGI middleware, added only when keys are configured: Starlette's ``@app.middleware``
+    wrapper runs every request through its own task and streams, a measurable cost per search.
+    """
+
+    def __init__(self, app: ASGIApp, keys: ApiKeys) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._guarded(scope):
+            authorization = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+            if not self.keys.allows(authorization):
+                refusal = _error(
+                    401, "缺少或无效的 API 密钥", "missing or invalid API key", {"WWW-Authenticate": "Bearer"}
+                )
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _guarded(scope: Scope) -> bool:
+        path = scope["path"]
+        return path != "/" and not path.startswith(OPEN_PATHS) and scope["method"] != "OPTIONS"
 
 
 class RequestLimits:

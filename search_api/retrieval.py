@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from indexer.index import IndexStore, LiveIndex, Passage
-from indexer.index.vectors import search_one_query_per_thread
 from indexer.lexical import words
 from indexer.model.encoder import Encoder
 from indexer.model.machine import cores
@@ -51,7 +50,6 @@ class Searcher:
     def __init__(
         self, index_dir: Path, encoder: Encoder | None = None, config: RankingConfig | None = None
     ) -> None:
-        search_one_query_per_thread()
         self.live = LiveIndex(Path(index_dir))
         manifest = self.live.reader.manifest
         # queries run on the backend that built the index, where installed (see indexer.model.backends)

@@ -6,6 +6,8 @@ Exact inner product up to ``EXACT_SEARCH_LIMIT`` vectors, an HNSW graph above it
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -53,7 +55,8 @@ def nearest(index: Any, vector: np.ndarray, limit: int, allowed: list[int] | Non
         selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
         params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]  # SWIG keyword, not in stubs
     query = vector.reshape(1, -1).astype(np.float32)
-    scores, ids = index.search(query, min(limit, index.ntotal), params=params)
+    with _one_thread():
+        scores, ids = index.search(query, min(limit, index.ntotal), params=params)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
@@ -66,10 +69,16 @@ def stack_blobs(blobs: list[bytes], dimension: int) -> np.ndarray:
     return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
 
 
-def search_one_query_per_thread() -> None:
-    """FAISS parallelizes a search with OpenMP threads, which for one query over a few hundred
-    thousand vectors mostly spin: a service answering queries side by side keeps each on one core
-    (measured: a third less CPU per hybrid query, the same latency)."""
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """FAISS on one OpenMP thread for one query: more threads mostly spin (measured: a quarter of
+    a hybrid request's CPU). OpenMP counts threads per calling thread, and the service searches
+    from its request threads, so the count is set around each search, not once."""
     import faiss
 
+    before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
