@@ -3,7 +3,8 @@
 ``python -m eval.readme_figures`` rewrites the README between ``<!-- figures:NAME -->`` and
 ``<!-- /figures:NAME -->`` with the tables of the report named ``NAME``: ``eval`` is
 ``eval/reports/latest/report.md`` (up to its plot), ``bench`` is ``eval/reports/bench.md``
-(headings moved down two levels), ``commitments`` is ``eval/reports/commitments.md``.
+(headings moved down two levels), ``bench-queries`` is ``eval/reports/bench-queries.md`` (a later
+``bench --only queries`` run), ``commitments`` is ``eval/reports/commitments.md``.
 ``--check`` only reports whether the README is up to date.
 """
 
@@ -19,6 +20,7 @@ README = ROOT / "README.md"
 REPORTS = {
     "eval": ROOT / "eval/reports/latest/report.md",
     "bench": ROOT / "eval/reports/bench.md",
+    "bench-queries": ROOT / "eval/reports/bench-queries.md",
     "commitments": ROOT / "eval/reports/commitments.md",
 }
 

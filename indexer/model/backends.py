@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,13 +132,32 @@ def exported_model(location: str, backend: str, passage_prompt: str = "", progre
 
 
 def _export(location: str, library: str, destination: Path, progress: bool) -> None:
+    """Export once, quietly: tracing the model prints warnings and deprecation notes of the
+    libraries involved (torch's tracer, transformers, sentence-transformers) that ask nothing of
+    the user; real failures still raise."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
-    with tqdm(total=2, desc=f"Exporting model for {library}", unit="step", disable=not progress) as bar:
-        model = SentenceTransformer(location, backend=library, device="cpu")  # type: ignore[arg-type]  # a Runtime.library
-        bar.update()
-        model.save_pretrained(str(destination))
-        bar.update()
+    verbosity = transformers_logging.get_verbosity()
+    quiet = ("sentence_transformers", "optimum", "nncf")
+    levels = {name: logging.getLogger(name).level for name in quiet}
+    with (
+        warnings.catch_warnings(),
+        tqdm(total=2, desc=f"Exporting model for {library}", unit="step", disable=not progress) as bar,
+    ):
+        warnings.simplefilter("ignore")
+        transformers_logging.set_verbosity_error()
+        for name in quiet:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        try:
+            model = SentenceTransformer(location, backend=library, device="cpu")  # type: ignore[arg-type]  # a Runtime.library
+            bar.update()
+            model.save_pretrained(str(destination))
+            bar.update()
+        finally:
+            transformers_logging.set_verbosity(verbosity)
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
 
 
 def _quantize_int8(openvino_dir: str, destination: Path, passage_prompt: str) -> None:
