@@ -11,7 +11,15 @@ extras="fast"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
+# the install is editable, so only a change of the dependencies (pyproject.toml, this script, the
+# extras) needs pip again; a second run skips its five-second re-check
+stamp=".venv/.installed-${extras/,/-}"
+wanted="$(cat pyproject.toml scripts/install.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+  exit 0
+fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[${extras}]" "torch==2.13.0"
 .venv/bin/python -m pip uninstall --quiet -y torchvision 2>/dev/null || true
+echo "$wanted" > "$stamp"
