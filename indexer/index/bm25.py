@@ -87,19 +87,21 @@ class Postings:
         self, words: list[str], weights: tuple[float, ...], limit: int | None = None
     ) -> dict[int, float]:
         """FTS5's ``-bm25(table, *weights)`` of every row holding one of ``words`` (each one token
-        of the table; a word it lacks adds nothing), by rowid, or the best ``limit`` best first."""
+        of the table, one phrase each as in an OR query; a word it lacks adds nothing), by rowid,
+        or the best ``limit`` best first."""
         if not len(self.rowids):
             return {}
         norms = self._norms
+        column_weights = np.asarray(weights, dtype=np.float64)
         total = np.zeros(len(self.rowids))
         matched = np.zeros(len(self.rowids), dtype=bool)
-        for word in dict.fromkeys(words):
+        for word in words:
             number = self.vocabulary.get(word)
             if number is None:
                 continue
             start, end = self.starts[number], self.starts[number + 1]
             rows = self.rows[start:end]
-            frequency = self.counts[start:end] @ np.asarray(weights, dtype=np.float64)
+            frequency = self.counts[start:end] @ column_weights
             idf = math.log((len(self.rowids) - (end - start) + 0.5) / ((end - start) + 0.5))
             total[rows] += (idf if idf > 0.0 else IDF_FLOOR) * (
                 (frequency * (K1 + 1.0)) / (frequency + norms[rows])

@@ -310,11 +310,8 @@ class IndexReader:
         return [r[0] for r in rows]
 
     def _read_sentences_of(self, chunk_ids: tuple[int, ...]) -> tuple[int, ...]:
-        rows = self._db().execute(
-            "SELECT sentence_id FROM sentences WHERE chunk_id IN (SELECT value FROM json_each(?))",
-            [json.dumps(chunk_ids)],
-        )
-        return tuple(r[0] for r in rows)
+        units = self.units
+        return tuple(units.sentence_ids[units.of_chunks(list(chunk_ids))].tolist())
 
     def filter_chunks(
         self,

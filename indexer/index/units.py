@@ -22,23 +22,26 @@ class SentenceUnits:
     sentence_ids: np.ndarray  # int64, the unit's FAISS id
     starts: np.ndarray  # int64, document offsets
     ends: np.ndarray
-    by_sentence: np.ndarray  # positions of the units in sentence id order
+    sorted_ids: np.ndarray  # the sentence ids in ascending order, for looking owners up
+    owner_of_sorted: np.ndarray  # the owning passage of each of ``sorted_ids``
 
     @classmethod
     def read(cls, db: sqlite3.Connection) -> SentenceUnits:
         rows = db.execute(
-            "SELECT chunk_id, sentence_id, start, end FROM sentences ORDER BY chunk_id, start, end"
+            "SELECT chunk_id, sentence_id, start, end FROM sentences"
+            " ORDER BY chunk_id, start, end, sentence_id"
         )
         table = np.array(rows.fetchall(), dtype=np.int64).reshape(-1, 4)
         chunk_ids, sentence_ids, starts, ends = table.T.copy()
-        return cls(chunk_ids, sentence_ids, starts, ends, np.argsort(sentence_ids, kind="stable"))
+        by_sentence = np.argsort(sentence_ids, kind="stable")
+        return cls(chunk_ids, sentence_ids, starts, ends, sentence_ids[by_sentence], chunk_ids[by_sentence])
 
     def owners(self, sentence_ids: list[int]) -> set[int]:
         """The passages owning the given units."""
-        ordered = self.sentence_ids[self.by_sentence]
-        found = np.searchsorted(ordered, sentence_ids)
-        found = found[(found < len(ordered)) & (ordered[np.minimum(found, len(ordered) - 1)] == sentence_ids)]
-        return set(self.chunk_ids[self.by_sentence[found]].tolist())
+        found = np.searchsorted(self.sorted_ids, sentence_ids)
+        inside = found < len(self.sorted_ids)
+        found = found[inside][self.sorted_ids[found[inside]] == np.asarray(sentence_ids)[inside]]
+        return set(self.owner_of_sorted[found].tolist())
 
     def of_chunks(self, chunk_ids: list[int]) -> np.ndarray:
         """Positions of the units of the given passages, passage by passage in ascending id order."""
