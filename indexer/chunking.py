@@ -2,8 +2,9 @@
 
 The genre has a strong structure: numbered headings (``一、`` ``（一）`` ``1.`` ``（1）`` ``第一章``
 ``第一条``), inline enumerations (``一是…二是…``) and sentences ending in ``。！？；``. Passages
-follow that structure: a heading always starts a new passage, whole sentences are packed up to a
-target size, and one sentence overlaps between neighbours in a section. Offsets are recorded as
+follow that structure: a heading or a change of role (``indexer.roles``) starts a new passage,
+whole sentences are packed up to a target size, and one sentence overlaps between neighbours in a
+section. Offsets are recorded as
 the passage is cut, never found again by searching, so ``text == doc_text[start:end]`` holds.
 
 A passage's sentences are also embedded one by one (``sentence_units``): a query usually asks
@@ -17,6 +18,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+
+from indexer.roles import sentence_roles
 
 # Heading markers, in the order a reader expects them to nest. A marker kind seen again closes
 # everything nested below it, which copes with documents that skip or reorder levels.
@@ -77,6 +80,7 @@ class Chunk:
     page: int | None = None
     end_page: int | None = None
     is_commitment: bool = False
+    role: str = "body"  # see indexer.roles
 
 
 @dataclass
@@ -88,6 +92,7 @@ class _Sentence:
     heading_only: bool = False
     starts_item: bool = False
     in_commitment: bool = False
+    role: str = "body"
 
 
 @dataclass
@@ -118,6 +123,19 @@ def heading_text(line: str) -> str:
     """The heading part of a line: up to its first sentence end (the rest is body text)."""
     cut = min((line.find(p) for p in "。；：:" if p in line), default=len(line))
     return line[:cut].strip()
+
+
+def leading_heading_chars(span: str) -> int:
+    """How many characters of ``span`` are a heading line over its first sentence (with the line
+    break after it): a short heading joins the sentence below it as one unit to embed, but a quote
+    of that sentence leaves the heading out (the result shows it as the section)."""
+    line, newline, rest = span.partition("\n")
+    kind = heading_marker(line)
+    if not newline or not rest.strip() or kind is None or heading_text(line) != line.strip():
+        return 0
+    if not is_heading_label(line.strip(), line, kind):
+        return 0
+    return len(span) - len(rest.lstrip())
 
 
 def is_heading_label(label: str, line: str, kind: str) -> bool:
@@ -245,6 +263,10 @@ def annotate_sentences(text: str, styled_headings: list[int] | None = None) -> l
                     in_commitment=commitment_from_depth is not None,
                 )
             )
+    for sentence, role in zip(
+        sentences, sentence_roles(text, [(s.start, s.end) for s in sentences]), strict=True
+    ):
+        sentence.role = role
     return sentences
 
 
@@ -317,6 +339,7 @@ def chunk_document(
                     sentence.path,
                     sentence.starts_section and index == 0,
                     in_commitment=sentence.in_commitment,
+                    role=sentence.role,
                 )
             )
 
@@ -326,7 +349,9 @@ def chunk_document(
         if current:
             size = sentence.end - current[0].start
             only_headings = all(s.heading_only for s in current)
-            new_section = not only_headings and (sentence.starts_section or sentence.path != current[-1].path)
+            new_section = sentence.role != current[-1].role or (
+                not only_headings and (sentence.starts_section or sentence.path != current[-1].path)
+            )
             item_break = (
                 sentence.starts_item and (current[-1].end - current[0].start) >= settings.target_chars // 2
             )
@@ -371,4 +396,5 @@ def _make_chunk(text: str, ordinal: int, group: list[_Sentence], pages: list[tup
         page=_page_at(pages, start),
         end_page=_page_at(pages, max(start, end - 1)),
         is_commitment=commitment,
+        role=group[-1].role,
     )

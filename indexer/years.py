@@ -20,6 +20,14 @@ LONGEST_RANGE = 30
 THIS_YEAR = re.compile(r"今年|本年|年内|当年")
 LAST_YEAR = re.compile(r"去年|上年|上一年|过去一年|一年来|前一年")
 NEXT_YEAR = re.compile(r"明年|下一年")
+# what a query means by a relative word, in years from today (年内, 当年 and 一年来 read as the
+# year of a document, not of the asker)
+QUERY_RELATIVE = (
+    (re.compile(r"今年|本年"), 0),
+    (re.compile(r"去年|上年|上一年"), -1),
+    (re.compile(r"前年"), -2),
+    (re.compile(r"明年"), 1),
+)
 PAST_YEARS = re.compile(
     r"(?:过去|近|前)(\d{1,2}|[两二三四五六七八九十]{1,2})年|(\d{1,2}|[两二三四五六七八九十]{1,2})年来"
 )
@@ -39,6 +47,21 @@ def named_years(text: str) -> set[int]:
             found.update(range(first, last + 1))
         elif first:
             found.add(first)
+    return found
+
+
+def relative_years(text: str, this_year: int) -> dict[str, list[int]]:
+    """Relative time words of a query (今年, 去年, 前年, 明年, 近三年, 五年来) → the years they mean
+    as of ``this_year``; a span of recent years includes this one (in December 2026, 近三年 is
+    2024-2026)."""
+    found: dict[str, list[int]] = {}
+    for pattern, offset in QUERY_RELATIVE:
+        for match in pattern.finditer(text):
+            found[match.group(0)] = [this_year + offset]
+    for match in PAST_YEARS.finditer(text):
+        span = _year(match.group(1) or match.group(2)) or 0
+        if 1 < span <= LONGEST_RANGE:
+            found[match.group(0)] = list(range(this_year - span + 1, this_year + 1))
     return found
 
 

@@ -188,6 +188,7 @@ def query(
     commitments_only: bool = _search_option("commitments_only", "--commitments-only"),
     sort: str = _search_option("sort", "--sort"),
     per_doc: int | None = _search_option("per_doc", "--per-doc"),
+    group: bool = _search_option("group", "--group"),
     as_json: bool = typer.Option(False, "--json", help="Print the API's JSON response."),
 ) -> None:
     """Search an index and print passages with citations."""
@@ -199,6 +200,7 @@ def query(
 
     fields = {"k": k, "mode": mode, "doc_type": doc_type, "year_from": year_from, "year_to": year_to}
     fields |= {"issuer": issuer, "commitments_only": commitments_only, "sort": sort, "per_doc": per_doc}
+    fields["group"] = group
     try:
         searcher = Searcher(index_dir)
         response = searcher.search(SearchRequest(query=text, **fields))
@@ -207,13 +209,21 @@ def query(
     if as_json:
         typer.echo(json.dumps(response, ensure_ascii=False, indent=2))
         return
-    if not response["results"]:
-        typer.echo(response.get("reason", "no results"))
+    for word, meaning in response.get("interpreted", {}).items():
+        typer.echo(f"{word} → {'、'.join(str(m) for m in meaning)}")
+    if response.get("reason"):
+        typer.echo(response["reason"])
+    elif not response["results"]:
+        typer.echo("no results")
     for rank, hit in enumerate(response["results"], 1):
         flag = " [承诺]" if hit["is_commitment"] else ""
         typer.secho(f"{rank}. {hit['citation']}{flag}", bold=True)
         location = f"doc {hit['doc_id']}, chars {hit['start']}–{hit['end']}, score {hit['score']}"
         typer.echo(f"   {hit['text']}\n   ({location})\n")
+        for other in hit.get("folded", []):
+            typer.echo(f"     · {other['text'][:60]}… (chars {other['start']}–{other['end']})")
+        if hit.get("folded"):
+            typer.echo("")
 
 
 def _commitment_option(name: str, flag: str) -> Any:

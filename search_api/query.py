@@ -14,6 +14,7 @@ from indexer.index import IndexStore
 from indexer.lexical import words
 from indexer.metadata import DOC_NUMBER
 from indexer.normalize import fold
+from indexer.years import named_years, relative_years
 
 SHORT_NUMBER = re.compile(r"第\s*(\d{1,5})\s*号")
 
@@ -59,6 +60,23 @@ def named_numbers(store: IndexStore, query: str) -> dict[str, NamedNumber]:
         )
         for span, number in identifiers(query).items()
     }
+
+
+@dataclass
+class QueryYears:
+    """The years a query asks about: those it writes out, else those its relative words mean today
+    (``interpreted``, returned with the response so the reader sees how 去年 was taken)."""
+
+    years: set[int]
+    interpreted: dict[str, list[int]]
+
+
+def query_years(query: str, this_year: int) -> QueryYears:
+    """A year written out anchors the query (``去年…2022年计划`` is asked about 2022, whenever it is
+    asked); relative words count only in a query that writes out none."""
+    interpreted = relative_years(query, this_year)
+    named = named_years(query)
+    return QueryYears(named or {year for years in interpreted.values() for year in years}, interpreted)
 
 
 def content_query(query: str, numbers: dict[str, NamedNumber]) -> str:

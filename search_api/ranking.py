@@ -29,11 +29,18 @@ from typing import Any
 import numpy as np
 
 from indexer.index import Passage
-from indexer.years import named_years, years_spoken_of
+from indexer.years import years_spoken_of
 from search_api.query import NamedNumber
 
 # words such as 现在/目前/最新 ask for the newest statement on a topic
 RECENCY_WORDS = re.compile(r"现在|目前|最新|最近|当前|如今|眼下|近期")
+# what a query says when it asks for a letter's frame rather than its answer (see indexer.roles)
+ROLE_ASKED = {
+    "header": re.compile(r"标题|题目|文号|签发人"),
+    "opening": re.compile(r"收悉|会同|协办|会办|哪些部门|哪几个部门|办理单位"),
+    "closing": re.compile(r"联系人|联系电话|联系方式|电话|答复类别|[ABCＡＢＣ]类|抄送"),
+    "signature": re.compile(r"落款|署名|答复日期|发文日期|成文日期|哪天|几月几日|什么时候答复|何时答复"),
+}
 Span = tuple[int, int]
 Ranked = dict[str, list[tuple[int, float]]]
 
@@ -48,8 +55,13 @@ class RankingConfig:
     candidates: int = 100  # passages each mode hands to fusion
     identifier_bonus: float = 1.0  # share of the best BM25 score added per named document number
     # added to the blended scores (0..1) of the top candidates; recency words state the wish outright
-    signal_weights: Mapping[str, float] = field(default_factory=lambda: {"year": 0.3, "recency": 0.4})
+    signal_weights: Mapping[str, float] = field(
+        default_factory=lambda: {"year": 0.3, "recency": 0.4, "issuer": 0.2}
+    )
     signal_depth: int = 50  # how many fused candidates the signals reorder
+    # subtracted from a letterhead, framing, closing or signature passage, as a share of the spread
+    # of the top candidates' scores, unless the query asks for that part (``ROLE_ASKED``)
+    role_penalty: float = 0.3
     # A year in a query names what a passage is about (2006年节能减排指标完成没有) or when its
     # document was written (2019年民政局答复); the first reading is the more common one.
     year_readings: Mapping[str, float] = field(default_factory=lambda: {"spoken_of": 0.7, "dated": 0.3})
@@ -154,11 +166,24 @@ def fuse(ranked: Ranked, weights: Mapping[str, float]) -> list[Candidate]:
 
 
 def apply_signals(
-    query: str, fused: list[Candidate], passages: Mapping[int, Passage], config: RankingConfig
+    query: str,
+    years: set[int],
+    issuers: Iterable[str],
+    fused: list[Candidate],
+    passages: Mapping[int, Passage],
+    config: RankingConfig,
 ) -> list[Candidate]:
-    """Add the query's year and recency signals to the top candidates' blended scores."""
+    """Add the signals of the years a query asks about, the bodies it names (by any of their
+    names, ``issuers``) and its recency words to the top candidates' blended scores."""
     top = [c for c in fused[: config.signal_depth] if c.chunk_id in passages]
-    years = named_years(query)
+    names = tuple(issuers)
+    if names:
+        weight = config.signal_weights["issuer"]
+        for candidate in top:
+            issuer = passages[candidate.chunk_id].issuer or ""
+            if any(name in issuer for name in names):
+                candidate.ranks["issuer"] = {"rank": 1, "score": weight}
+                candidate.score += weight
     if years:
         weight = config.signal_weights["year"]
         for candidate in top:
@@ -173,6 +198,35 @@ def apply_signals(
             bonus = weight * (1 - rank / len(newest_first))
             candidate.ranks["recency"] = {"rank": rank + 1, "score": round(bonus, 4)}
             candidate.score += bonus
+    return sorted(fused, key=lambda c: -c.score)
+
+
+def demote_frames(
+    query: str,
+    fused: list[Candidate],
+    passages: Mapping[int, Passage],
+    config: RankingConfig,
+    named: set[int],
+) -> list[Candidate]:
+    """Move passages that frame an answer (header, opening, closing, signature) down.
+
+    They repeat the topic words of the proposal and so match every query on it. A query naming a
+    document's number may want that document's letterhead (``named``: its passages), and one asking
+    for a contact or a date the closing. The penalty is a share of the top candidates' score
+    spread, so it weighs the same in every mode.
+    """
+    top = [c for c in fused[: config.signal_depth] if c.chunk_id in passages]
+    if not top:
+        return fused
+    spread = max(c.score for c in top) - min(c.score for c in top)
+    wanted = {role for role, asked in ROLE_ASKED.items() if asked.search(query)}
+    penalty = config.role_penalty * spread
+    for candidate in top:
+        role = passages[candidate.chunk_id].role
+        asked_for = role in wanted or (role == "header" and candidate.chunk_id in named)
+        if role != "body" and not asked_for:
+            candidate.ranks["role"] = {"rank": 1, "score": round(-penalty, 4)}
+            candidate.score -= penalty
     return sorted(fused, key=lambda c: -c.score)
 
 
@@ -208,6 +262,21 @@ def select(
     if sort == "date":
         chosen.sort(key=lambda c: date_key(passages[c.chunk_id]), reverse=True)
     return chosen
+
+
+def group_by_document(
+    chosen: list[Candidate], passages: Mapping[int, Passage], k: int
+) -> list[tuple[Candidate, list[Candidate]]]:
+    """The best passage of each of the first ``k`` documents, with that document's other passages
+    (in rank order) folded under it."""
+    groups: dict[int, tuple[Candidate, list[Candidate]]] = {}
+    for candidate in chosen:
+        doc_id = passages[candidate.chunk_id].doc_id
+        if doc_id in groups:
+            groups[doc_id][1].append(candidate)
+        elif len(groups) < k:
+            groups[doc_id] = (candidate, [])
+    return list(groups.values())
 
 
 def year_share(years: set[int], passage: Passage, readings: Mapping[str, float]) -> float:

@@ -57,6 +57,11 @@ class SearchRequest(BaseModel):
     per_doc: int | None = Field(
         None, description="每个文档最多几段 / at most this many passages per document"
     )
+    group: bool = Field(
+        False,
+        description="按文档归并：每个文档一条，其余段落收在 folded 中 / one result per document, "
+        "its other passages folded under it",
+    )
 
     @field_validator("query", "mode", "doc_type", "issuer", "sort")
     @classmethod

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from dataclasses import fields as dataclass_fields
 
+from indexer.chunking import leading_heading_chars
 from indexer.index import Document, Passage
 from search_api.citations import citation, highlight
 from search_api.ranking import Candidate, Span
 
 # what a document view lists of each of its passages
-PASSAGE_OUTLINE = ("chunk_id", "start", "end", "section", "page", "is_commitment")
+PASSAGE_OUTLINE = ("chunk_id", "start", "end", "section", "page", "is_commitment", "role")
 # what a result says of its passage
 RESULT_FIELDS = tuple(f.name for f in dataclass_fields(Passage) if f.name != "ordinal")
 
@@ -31,7 +32,9 @@ def passage_result(
 
 
 def sentence_view(passage: Passage, sentence: Span) -> dict:
+    """The best sentence as a quote: an exact span of the passage, without a heading line over it."""
     start, end = sentence
+    start += leading_heading_chars(passage.text[start - passage.start : end - passage.start])
     return {"start": start, "end": end, "text": passage.text[start - passage.start : end - passage.start]}
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +22,15 @@ from indexer.model.machine import cores
 from indexer.model.specs import ModelSpec
 from search_api import ranking
 from search_api.commitments import commitment_view
-from search_api.issuers import issuer_forms
+from search_api.issuers import issuer_forms, issuers_named
 from search_api.query import (
     NamedNumber,
+    QueryYears,
     content_query,
     highlight_terms,
     named_numbers,
     query_words,
+    query_years,
     searchable,
 )
 from search_api.ranking import Candidate, DenseScores, RankingConfig
@@ -48,8 +52,14 @@ class Searcher:
     """Answers search requests on the live index of ``index_dir``, following swaps as they happen."""
 
     def __init__(
-        self, index_dir: Path, encoder: Encoder | None = None, config: RankingConfig | None = None
+        self,
+        index_dir: Path,
+        encoder: Encoder | None = None,
+        config: RankingConfig | None = None,
+        today: Callable[[], date] = date.today,
     ) -> None:
+        """``today`` is the date relative words of a query (今年, 去年, 近三年) are read against."""
+        self.today = today
         self.live = LiveIndex(Path(index_dir))
         manifest = self.live.reader.manifest
         # queries run on the backend that built the index, where installed (see indexer.model.backends)
@@ -89,6 +99,8 @@ class Searcher:
             request.commitments_only,
         )
         numbers = named_numbers(store, request.query)
+        asked = query_years(request.query, self.today().year)
+        bodies = issuers_named(request.query)
         content = content_query(request.query, numbers)
         search_words = query_words(content)
         ranked: ranking.Ranked = {}
@@ -119,14 +131,34 @@ class Searcher:
         depth = max(config.signal_depth, 3 * request.k) + 30
         passages = store.passages([c.chunk_id for c in fused[:depth]])
         if request.mode == "hybrid":
-            fused = ranking.apply_signals(request.query, fused, passages, config)
-        results = ranking.select(fused, passages, request.k, request.per_doc, request.sort)
+            issuers = [name for names in bodies.values() for name in names]
+            fused = ranking.apply_signals(request.query, asked.years, issuers, fused, passages, config)
+        named = {chunk_id for number in numbers.values() for chunk_id in number.documents}
+        fused = ranking.demote_frames(request.query, fused, passages, config, named)
+        # grouped, k counts documents: their passages are taken from every candidate read
+        groups: list[tuple[Candidate, list[Candidate]]] = []
+        if request.group:
+            relevant = ranking.select(fused, passages, len(fused), request.per_doc)
+            groups = ranking.group_by_document(relevant, passages, request.k)
+            if request.sort == "date":
+                groups.sort(key=lambda group: ranking.date_key(passages[group[0].chunk_id]), reverse=True)
+            results = [head for head, _ in groups]
+        else:
+            results = ranking.select(fused, passages, request.k, request.per_doc, request.sort)
         terms = highlight_terms(search_words)
-        payload = [self._result(passages[c.chunk_id], c, terms, request.mode != "lexical") for c in results]
-        held = store.commitments_of_chunks([c.chunk_id for c in results])
-        for result in payload:
+        with_sentence = request.mode != "lexical"
+        payload = [self._result(passages[c.chunk_id], c, terms, with_sentence) for c in results]
+        for result, (_, folded) in zip(payload, groups, strict=False):
+            result["folded"] = [self._result(passages[c.chunk_id], c, terms, with_sentence) for c in folded]
+        shown = [r for result in payload for r in (result, *result.get("folded", []))]
+        held = store.commitments_of_chunks([r["chunk_id"] for r in shown])
+        for result in shown:
             result["commitment_ids"] = held.get(result["chunk_id"], [])
-        response = _response(request, started, payload, None if payload else _empty_reason(allowed))
+        reason = _empty_reason(allowed) if not payload else _other_years_reason(asked, results, passages)
+        response = _response(request, started, payload, reason)
+        interpreted: dict[str, list] = {**asked.interpreted, **{k: list(v) for k, v in bodies.items()}}
+        if interpreted:
+            response["interpreted"] = interpreted
         return response, vector
 
     def _dense(self, store: IndexStore, vector: np.ndarray, allowed: list[int] | None) -> DenseScores:
@@ -225,6 +257,25 @@ def _response(request: SearchRequest, started: float, results: list[dict], reaso
     if reason:
         response["reason"] = reason
     return response
+
+
+def _other_years_reason(
+    asked: QueryYears, results: list[Candidate], passages: dict[int, Passage]
+) -> str | None:
+    """Why results do not answer the time a query's relative words ask about: none of their
+    documents is dated then (``去年`` in December 2026 is 2025, and the newest letter on the topic
+    may be older). A year written out is often asked of a later document that looks back on it
+    (``2006年节能减排指标完成没有`` is answered in 2007), so it gets no such remark."""
+    relative = {year for years in asked.interpreted.values() for year in years}
+    if not relative or asked.years != relative or any(passages[c.chunk_id].year in relative for c in results):
+        return None
+    first, last = min(relative), max(relative)
+    contiguous = len(relative) == last - first + 1 and first != last
+    years = f"{first}—{last}" if contiguous else "、".join(str(year) for year in sorted(relative))
+    return (
+        f"没有{years}年的相关文档，以下结果来自其他年份 / "
+        f"nothing found from {years}; these results are from other years"
+    )
 
 
 def _empty_reason(allowed: list[int] | None) -> str:

@@ -47,6 +47,10 @@ class Passage(DocumentFields):
     end: int
     text: str = Field(description="原文片段，等于 document.text[start:end] / exact source span")
     is_commitment: bool
+    role: str = Field(
+        description="段落角色 / the passage's part of its document: header（标题、文号、称谓）, "
+        "opening（收悉、现答复如下）, body（正文）, closing（感谢、类别、联系人）, signature（落款、日期）"
+    )
     highlight: str = Field(description="HTML，匹配词用 <mark> 标出 / HTML with matched words in <mark>")
     score: float
     ranks: dict[str, ModeRank]
@@ -63,6 +67,10 @@ class Passage(DocumentFields):
     commitment_ids: list[int] = Field(
         default_factory=list, description="段落中的承诺（见 /commitments）/ commitments this passage holds"
     )
+    folded: list[Passage] | None = Field(
+        None,
+        description="按文档归并时，同一文档的其他段落 / with group=true, the document's other passages",
+    )
 
 
 class SearchResponse(BaseModel):
@@ -70,7 +78,16 @@ class SearchResponse(BaseModel):
     mode: Mode
     took_ms: float
     results: list[Passage]
-    reason: str | None = Field(None, description="结果为空的原因 / why the list is empty")
+    reason: str | None = Field(
+        None,
+        description="结果为空的原因，或结果不符合查询所问年份的说明 / why the list is empty, or why "
+        "its passages are not from the years the query asks about",
+    )
+    interpreted: dict[str, list[int] | list[str]] | None = Field(
+        None,
+        description="查询中相对时间与机关简称的理解 / how relative years and short names of bodies "
+        'in the query were read, e.g. {"去年": [2025], "发改委": ["发展和改革委员会"]}',
+    )
 
 
 class FollowUp(DocumentFields):
@@ -115,7 +132,8 @@ class DocumentView(DocumentFields):
         description="规范文本；段落的 start/end 指向这里 / canonical text that passage offsets refer to"
     )
     passages: list[dict] = Field(
-        description="本文档的段落位置 / the document's passages: chunk_id, start, end, section, is_commitment"
+        description="本文档的段落位置 / the document's passages: "
+        "chunk_id, start, end, section, page, is_commitment, role"
     )
     commitments: list[Commitment] = Field(
         default_factory=list, description="本文档的承诺及其后续 / its commitments and what became of them"

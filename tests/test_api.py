@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
@@ -269,3 +270,32 @@ def test_a_named_year_favours_passages_about_that_year(client):
         2023 in years_spoken_of(top["text"], top["section"], top["year"])
         and top["ranks"]["year"]["score"] > 0
     )
+
+
+@pytest.mark.parametrize("today, reason", [(date(2026, 12, 2), True), (date(2025, 3, 1), False)])
+def test_relative_years_are_read_against_today_and_said(replies_index, encoder, today, reason):
+    from search_api.retrieval import Searcher
+
+    dated = Searcher(replies_index, encoder, today=lambda: today)
+    with TestClient(create_app(replies_index, searcher=dated, api_keys=ApiKeys([]))) as client:
+        body = client.get("/search", params={"q": "去年对加装电梯提案是怎么答复的", "k": 5}).json()
+    last_year = today.year - 1
+    assert body["interpreted"] == {"去年": [last_year]}
+    years = {r["year"] for r in body["results"]}
+    if reason:  # no elevator letter of 2025: said, and answered from the years there are
+        assert f"没有{last_year}年" in body["reason"] and last_year not in years and body["results"]
+    else:  # the 2024 letter exists and leads
+        assert not body.get("reason") and body["results"][0]["year"] == last_year
+
+
+def test_grouping_folds_each_documents_other_passages_under_its_best(client):
+    flat = client.get("/search", params={"q": "加装电梯", "k": 10}).json()["results"]
+    grouped = client.get("/search", params={"q": "加装电梯", "k": 3, "group": "true"}).json()["results"]
+    heads = [r["doc_id"] for r in grouped]
+    assert len(heads) == len(set(heads)) == 3
+    assert grouped[0]["chunk_id"] == flat[0]["chunk_id"]  # the best passage heads its document
+    shown = [r["chunk_id"] for g in grouped for r in (g, *g["folded"])]
+    assert len(shown) == len(set(shown)) > 3
+    for head in grouped:
+        assert all(f["doc_id"] == head["doc_id"] and f["score"] <= head["score"] for f in head["folded"])
+    assert not flat[0].get("folded")

@@ -19,6 +19,7 @@ def _passage(chunk_id: int, doc_id: int = 1, start: int = 0, end: int = 100, **g
     values = {"source": f"{doc_id}.txt", "title": "t", "doc_type": "reply", "issuer": None, "date": None}
     values |= {"year": 2023, "doc_number": None, "proposal_number": None, "answer_category": None}
     values |= {"ordinal": chunk_id, "section": "", "page": None, "end_page": None, "is_commitment": False}
+    values |= {"role": "body"}
     values |= {"text": "x" * (end - start)}
     values |= given
     return Passage(doc_id=doc_id, chunk_id=chunk_id, start=start, end=end, **values)
@@ -71,7 +72,7 @@ def test_year_signal_prefers_passages_about_the_named_year():
     other = _passage(3, doc_id=3, text="2015年情况", year=2015)
     fused = [Candidate(3, 0.9), Candidate(2, 0.8), Candidate(1, 0.7)]
     passages = {p.chunk_id: p for p in (about_2020, dated_2020, other)}
-    reordered = ranking.apply_signals("2020年充电桩建设", fused, passages, CONFIG)
+    reordered = ranking.apply_signals("2020年充电桩建设", {2020}, (), fused, passages, CONFIG)
     # speaking of 2020 adds 0.7 × 0.3; speaking of it as 今年 in a letter dated 2020 adds the whole 0.3
     assert {c.chunk_id: round(c.score, 4) for c in reordered} == {1: 0.91, 2: 1.1, 3: 0.9}
     assert [c.chunk_id for c in reordered] == [2, 1, 3]
@@ -83,7 +84,7 @@ def test_recency_words_put_the_newest_first_among_the_top():
         2: _passage(2, doc_id=2, date="2024-06-26", year=2024),
     }
     reordered = ranking.apply_signals(
-        "目前的补贴标准", [Candidate(1, 0.5), Candidate(2, 0.4)], passages, CONFIG
+        "目前的补贴标准", set(), (), [Candidate(1, 0.5), Candidate(2, 0.4)], passages, CONFIG
     )
     assert [c.chunk_id for c in reordered] == [2, 1]
     assert reordered[0].ranks["recency"] == {"rank": 1, "score": CONFIG.signal_weights["recency"]}

@@ -28,3 +28,24 @@ def test_relative_years_are_resolved_against_the_document_year():
 def test_a_passage_without_time_words_is_about_its_year_or_the_one_before():
     assert years_spoken_of("建立问题台账，明确责任单位", "三、下一步工作", 2024) == {2023, 2024}
     assert years_spoken_of("建立问题台账", "", None) == set()
+
+
+def test_relative_words_of_a_query_are_read_against_today():
+    from indexer.years import relative_years
+
+    assert relative_years("去年对加装电梯提案是怎么答复的", 2026) == {"去年": [2025]}
+    assert relative_years("近三年的养老补贴", 2026) == {"近三年": [2024, 2025, 2026]}
+    assert relative_years("今年和明年的计划，前年呢", 2026) == {
+        "今年": [2026],
+        "明年": [2027],
+        "前年": [2024],
+    }
+    assert relative_years("年内完成的项目", 2026) == {}  # a document's 年内, not the asker's
+
+
+def test_a_year_written_out_anchors_the_query():
+    from search_api.query import query_years
+
+    assert query_years("去年的答复", 2026).years == {2025}
+    anchored = query_years("去年对加装电梯提案是怎么答复的，2022年计划开工多少部", 2026)
+    assert anchored.years == {2022} and anchored.interpreted == {"去年": [2025]}

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-FORMAT_VERSION = 3  # 3: stable ids and retired passages
+FORMAT_VERSION = 4  # 3: stable ids and retired passages; 4: passage roles
 
 
 class IndexStoreError(RuntimeError):

@@ -28,7 +28,7 @@ _DOCUMENT_COLUMNS = ", ".join(f"d.{f}" for f in ("doc_id", "source", *DOCUMENT_F
 # report (overflow pages and all) once per passage
 _PASSAGE_SQL = f"""
 SELECT {_DOCUMENT_COLUMNS}, c.chunk_id, c.ordinal, c.start, c.end, c.section, c.page, c.end_page,
-       c.is_commitment
+       c.is_commitment, c.role
 FROM chunks c JOIN documents d USING (doc_id)
 """
 _COMMITMENT_SQL = f"""

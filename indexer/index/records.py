@@ -51,6 +51,7 @@ class Passage(DocumentInfo):
     page: int | None
     end_page: int | None
     is_commitment: bool
+    role: str  # header, opening, body, closing or signature: see indexer.roles
     text: str
 
 

@@ -42,7 +42,8 @@ CREATE TABLE documents (
 CREATE TABLE chunks (
     chunk_id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents(doc_id),
     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, section TEXT NOT NULL,
-    page INTEGER, end_page INTEGER, is_commitment INTEGER NOT NULL, vector BLOB NOT NULL
+    page INTEGER, end_page INTEGER, is_commitment INTEGER NOT NULL, role TEXT NOT NULL,
+    vector BLOB NOT NULL
 );
 CREATE INDEX chunks_by_doc ON chunks(doc_id, ordinal);
 CREATE TABLE sentences (
@@ -75,7 +76,8 @@ CREATE VIRTUAL TABLE chunk_words USING fts5(body, context, tokenize = 'unicode61
 """
 DOCUMENT_COLUMNS = ("doc_id", "key", "source", "fingerprint", *DOCUMENT_FIELDS, "metadata", "text")
 CHUNK_COLUMNS = (
-    "chunk_id", "doc_id", "ordinal", "start", "end", "section", "page", "end_page", "is_commitment", "vector"
+    "chunk_id", "doc_id", "ordinal", "start", "end", "section", "page", "end_page", "is_commitment", "role",
+    "vector",
 )  # fmt: skip
 SENTENCE_COLUMNS = ("sentence_id", "chunk_id", "start", "end", "vector")
 WORD_COLUMNS = ("rowid", "body", "context")
@@ -156,6 +158,7 @@ class GenerationWriter:
             "page": chunk.page,
             "end_page": chunk.end_page,
             "is_commitment": int(chunk.is_commitment),
+            "role": chunk.role,
             "vector": to_blob(vector),
         }
         self.db.execute(DOCUMENT_TABLES["chunks"], row)
