@@ -2,7 +2,7 @@
 
 A document is re-chunked and re-embedded when its text, metadata, model or chunker settings
 change, and also when the rules do: the module-level patterns and constants of normalization,
-metadata, chunking and lexical segmentation (stop words included), and jieba's version. Hashing
+metadata, chunking, passage roles and lexical segmentation (stop words included), and jieba's version. Hashing
 the rules themselves, rather than a version number someone must remember to raise, means an
 edited pattern can never leave stale passages behind.
 """
@@ -24,14 +24,16 @@ from indexer import (
     lexical,
     metadata,
     normalize,
+    roles,
     sources,
+    supersession,
     tracking,
 )
 
-RULE_MODULES: tuple[ModuleType, ...] = (normalize, sources, metadata, chunking, lexical)
+RULE_MODULES: tuple[ModuleType, ...] = (normalize, sources, metadata, chunking, roles, lexical)
 # commitment tracking is derived afresh for every generation, cheaply, so its whole source is
 # fingerprinted: any change to it means a new generation, but no re-embedding
-TRACKING_MODULES: tuple[ModuleType, ...] = (commitments, citations, follow_ups, tracking)
+TRACKING_MODULES: tuple[ModuleType, ...] = (commitments, citations, follow_ups, supersession, tracking)
 
 
 def _describe(value: object) -> object:

@@ -19,6 +19,7 @@ from indexer.chunking import MAX_HEADING_CHARS
 from indexer.citations import Citation, CitedDocument, find_citations
 from indexer.commitments import Commitment, find_commitments
 from indexer.follow_ups import DocumentFacts, Link, Span, link_follow_ups, region_of
+from indexer.supersession import Issuing, Supersession, find_supersessions
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class StoredDocument:
     year: int | None
     date: str | None
     doc_number: str | None
+    doc_type: str | None
     text: str
 
 
@@ -70,6 +72,8 @@ class Tracking:
     commitments: list[TrackedCommitment] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)  # Link.commitment indexes ``commitments``
     citations: list[Citation] = field(default_factory=list)
+    supersessions: list[Supersession] = field(default_factory=list)  # Span.row indexes ``unit_chunks``
+    unit_chunks: list[int] = field(default_factory=list)  # the chunk of each unit the spans index
 
 
 def track(documents: list[StoredDocument], units: list[StoredUnit]) -> Tracking:
@@ -103,10 +107,18 @@ def track(documents: list[StoredDocument], units: list[StoredUnit]) -> Tracking:
     vectors = np.stack([u.vector for u in kept]) if kept else np.zeros((0, 0), dtype=np.float32)
     cites = {(c.citing, c.cited) for c in citations}
     links = link_follow_ups(promises, spans, vectors, facts, cites)
+    issuing = {d.doc_id: Issuing(facts[d.doc_id], d.issuer or "", d.doc_type) for d in documents}
+    supersessions = find_supersessions(spans, vectors, issuing)
     log.info(
-        "tracked", extra={"commitments": len(tracked), "follow_ups": len(links), "citations": len(citations)}
+        "tracked",
+        extra={
+            "commitments": len(tracked),
+            "follow_ups": len(links),
+            "citations": len(citations),
+            "supersessions": len(supersessions),
+        },
     )
-    return Tracking(tracked, links, citations)
+    return Tracking(tracked, links, citations, supersessions, [u.chunk_id for u in kept])
 
 
 def _unique_units(units: list[StoredUnit]) -> list[StoredUnit]:

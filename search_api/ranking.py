@@ -62,6 +62,8 @@ class RankingConfig:
     # subtracted from a letterhead, framing, closing or signature passage, as a share of the spread
     # of the top candidates' scores, unless the query asks for that part (``ROLE_ASKED``)
     role_penalty: float = 0.3
+    # the same share, for a passage stating a figure a later document replaced (indexer.supersession)
+    superseded_penalty: float = 0.3
     # A year in a query names what a passage is about (2006年节能减排指标完成没有) or when its
     # document was written (2019年民政局答复); the first reading is the more common one.
     year_readings: Mapping[str, float] = field(default_factory=lambda: {"spoken_of": 0.7, "dated": 0.3})
@@ -227,6 +229,26 @@ def demote_frames(
         if role != "body" and not asked_for:
             candidate.ranks["role"] = {"rank": 1, "score": round(-penalty, 4)}
             candidate.score -= penalty
+    return sorted(fused, key=lambda c: -c.score)
+
+
+def demote_superseded(
+    fused: list[Candidate],
+    superseded: set[int],
+    years: set[int],
+    passages: Mapping[int, Passage],
+    config: RankingConfig,
+) -> list[Candidate]:
+    """Move passages whose figures a later document replaced below the current ones, unless the
+    query asks about their time (``2019年的补贴标准`` wants the 2019 figure)."""
+    top = [c for c in fused[: config.signal_depth] if c.chunk_id in passages]
+    stale = [c for c in top if c.chunk_id in superseded and passages[c.chunk_id].year not in years]
+    if not stale:
+        return fused
+    penalty = config.superseded_penalty * (max(c.score for c in top) - min(c.score for c in top))
+    for candidate in stale:
+        candidate.ranks["superseded"] = {"rank": 1, "score": round(-penalty, 4)}
+        candidate.score -= penalty
     return sorted(fused, key=lambda c: -c.score)
 
 

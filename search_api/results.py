@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from dataclasses import fields as dataclass_fields
 
@@ -36,6 +37,20 @@ def sentence_view(passage: Passage, sentence: Span) -> dict:
     start, end = sentence
     start += leading_heading_chars(passage.text[start - passage.start : end - passage.start])
     return {"start": start, "end": end, "text": passage.text[start - passage.start : end - passage.start]}
+
+
+def superseded_view(later: tuple[int, int, int, int], passages: Mapping[int, Passage]) -> dict:
+    """The later span replacing a passage's figure: its document, passage, exact text and citation."""
+    doc_id, chunk_id, start, end = later
+    passage = passages[chunk_id]
+    text = passage.text[start - passage.start : end - passage.start]
+    fields = {name: getattr(passage, name) for name in RESULT_FIELDS}
+    return {"doc_id": doc_id, "chunk_id": chunk_id, "title": passage.title, "year": passage.year} | {
+        "start": start,
+        "end": end,
+        "text": text,
+        "citation": citation(fields),
+    }
 
 
 def document_view(document: Document, passages: list[Passage]) -> dict:

@@ -35,7 +35,7 @@ from search_api.query import (
 )
 from search_api.ranking import Candidate, DenseScores, RankingConfig
 from search_api.request import SearchRequest
-from search_api.results import document_view, passage_result
+from search_api.results import document_view, passage_result, superseded_view
 
 NOTHING_TO_SEARCH = "查询中没有可检索的文字或数字 / the query has no letters or digits to search for"
 
@@ -135,6 +135,8 @@ class Searcher:
             fused = ranking.apply_signals(request.query, asked.years, issuers, fused, passages, config)
         named = {chunk_id for number in numbers.values() for chunk_id in number.documents}
         fused = ranking.demote_frames(request.query, fused, passages, config, named)
+        replaced = store.supersessions_of_chunks(list(passages))
+        fused = ranking.demote_superseded(fused, set(replaced), asked.years, passages, config)
         # grouped, k counts documents: their passages are taken from every candidate read
         groups: list[tuple[Candidate, list[Candidate]]] = []
         if request.group:
@@ -152,8 +154,11 @@ class Searcher:
             result["folded"] = [self._result(passages[c.chunk_id], c, terms, with_sentence) for c in folded]
         shown = [r for result in payload for r in (result, *result.get("folded", []))]
         held = store.commitments_of_chunks([r["chunk_id"] for r in shown])
+        later = store.passages([replaced[r["chunk_id"]][1] for r in shown if r["chunk_id"] in replaced])
         for result in shown:
             result["commitment_ids"] = held.get(result["chunk_id"], [])
+            if result["chunk_id"] in replaced:
+                result["superseded_by"] = superseded_view(replaced[result["chunk_id"]], later)
         reason = _empty_reason(allowed) if not payload else _other_years_reason(asked, results, passages)
         response = _response(request, started, payload, reason)
         interpreted: dict[str, list] = {**asked.interpreted, **{k: list(v) for k, v in bodies.items()}}

@@ -36,6 +36,17 @@ class DocumentFields(BaseModel):
     answer_category: str | None
 
 
+class SupersededBy(BaseModel):
+    doc_id: int
+    chunk_id: int
+    title: str | None
+    year: int | None
+    start: int
+    end: int
+    text: str = Field(description="后来文件的原文，等于 document.text[start:end] / exact later span")
+    citation: str
+
+
 class Passage(DocumentFields):
     chunk_id: int
     section: str = Field(description="标题路径 / heading path, parts joined by ' > '")
@@ -66,6 +77,11 @@ class Passage(DocumentFields):
     )
     commitment_ids: list[int] = Field(
         default_factory=list, description="段落中的承诺（见 /commitments）/ commitments this passage holds"
+    )
+    superseded_by: SupersededBy | None = Field(
+        None,
+        description="本段所述数字已被后来的文件修改时，修改它的文件与原文 / the later document and "
+        "exact span replacing a figure this passage states",
     )
     folded: list[Passage] | None = Field(
         None,

@@ -98,3 +98,14 @@ def running_server(app):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def client(replies_index, searcher):
+    """The service over the reply corpus, through FastAPI's test client (real HTTP handling)."""
+    from fastapi.testclient import TestClient
+
+    from search_api.app import create_app
+    from search_api.auth import ApiKeys
+
+    return TestClient(create_app(replies_index, searcher=searcher, api_keys=ApiKeys([])))

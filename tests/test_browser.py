@@ -184,3 +184,23 @@ def test_the_key_field_appears_when_the_service_asks_for_a_key(browser, replies_
         page.click("#go")
         page.locator("#results .result").first.wait_for(timeout=30_000)
         page.close()
+
+
+def test_grouped_results_fold_a_documents_passages_and_old_figures_point_to_the_new(browser, server_url):
+    page = browser.new_page()
+    page.goto(server_url + "/#/?q=" + "加装电梯" + "&group=true")
+    page.locator("#results .result").first.wait_for(timeout=30_000)
+    assert page.is_checked("#group") and "个文档" in page.inner_text("#status")
+    titles = page.locator("#results .result .title").all_inner_texts()
+    assert len(titles) == len(set(titles))
+    folded = page.locator("#results .result .folded").first
+    folded.locator("summary").click()
+    assert folded.locator("li a").count() >= 1 and "#/doc/" in folded.locator("li a").first.get_attribute(
+        "href"
+    )
+
+    page.goto(server_url + "/#/?q=" + "2019年失能老人居家养老补贴标准")
+    note = page.locator("#results .result .superseded:visible").first
+    note.wait_for(timeout=30_000)
+    assert "300元" in note.inner_text()
+    page.close()

@@ -69,6 +69,8 @@ class IndexStore(Protocol):
 
     def commitments_of_chunks(self, chunk_ids: list[int]) -> dict[int, list[int]]: ...
 
+    def supersessions_of_chunks(self, chunk_ids: list[int]) -> dict[int, tuple[int, int, int, int]]: ...
+
     def filter_commitments(
         self,
         doc_type: str | None = None,

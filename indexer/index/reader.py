@@ -389,6 +389,23 @@ class IndexReader:
             held.setdefault(chunk_id, []).append(commitment_id)
         return held
 
+    def supersessions_of_chunks(self, chunk_ids: list[int]) -> dict[int, tuple[int, int, int, int]]:
+        """For each given passage stating a figure a later document replaced: (document, passage,
+        start, end) of the later span (see ``indexer.supersession``)."""
+        if not chunk_ids or not self.tracks_commitments:
+            return {}
+        rows = self._db().execute(
+            "SELECT c.chunk_id, s.by_doc, s.by_chunk, s.by_start, s.by_end"
+            " FROM chunks c JOIN supersessions s"
+            " ON s.doc_id = c.doc_id AND c.start <= s.start AND s.end <= c.end"
+            " WHERE c.chunk_id IN (SELECT value FROM json_each(?)) ORDER BY s.start",
+            [json.dumps(chunk_ids)],
+        )
+        found: dict[int, tuple[int, int, int, int]] = {}
+        for chunk_id, *later in rows:
+            found.setdefault(chunk_id, (later[0], later[1], later[2], later[3]))
+        return found
+
     def filter_commitments(
         self,
         doc_type: str | None = None,

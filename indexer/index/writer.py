@@ -72,6 +72,11 @@ CREATE TABLE citations (
     citing INTEGER NOT NULL, cited INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
     by TEXT NOT NULL
 );
+CREATE TABLE supersessions (
+    doc_id INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    by_doc INTEGER NOT NULL, by_chunk INTEGER NOT NULL, by_start INTEGER NOT NULL, by_end INTEGER NOT NULL
+);
+CREATE INDEX supersessions_by_doc ON supersessions(doc_id, start);
 CREATE VIRTUAL TABLE chunk_words USING fts5(body, context, tokenize = 'unicode61 remove_diacritics 0');
 """
 DOCUMENT_COLUMNS = ("doc_id", "key", "source", "fingerprint", *DOCUMENT_FIELDS, "metadata", "text")
@@ -87,6 +92,7 @@ COMMITMENT_COLUMNS = (
 )  # fmt: skip
 FOLLOW_UP_COLUMNS = ("commitment_id", "doc_id", "start", "end", "relation", "explicit", "score")
 CITATION_COLUMNS = ("citing", "cited", "start", "end", "by")
+SUPERSESSION_COLUMNS = ("doc_id", "start", "end", "by_doc", "by_chunk", "by_start", "by_end")
 RETIRED_COLUMNS = ("chunk_id", "doc_id", "start", "end")
 # every sentence unit, and each passage of a single unit (its own vector is that unit's)
 _UNITS_SQL = """
@@ -116,6 +122,7 @@ TRACKING_TABLES = {
     "commitments": insert_sql("commitments", COMMITMENT_COLUMNS),
     "follow_ups": insert_sql("follow_ups", FOLLOW_UP_COLUMNS),
     "citations": insert_sql("citations", CITATION_COLUMNS),
+    "supersessions": insert_sql("supersessions", SUPERSESSION_COLUMNS),
 }
 INSERT_RETIRED = insert_sql("retired", RETIRED_COLUMNS, verb="INSERT OR REPLACE")
 
@@ -200,7 +207,7 @@ class GenerationWriter:
         store them, and flag exactly the passages holding a commitment."""
         db = self.db
         documents = [StoredDocument(*row) for row in db.execute(
-            "SELECT doc_id, title, issuer, year, date, doc_number, text FROM documents"
+            "SELECT doc_id, title, issuer, year, date, doc_number, doc_type, text FROM documents"
         )]  # fmt: skip
         units = [
             StoredUnit(
@@ -238,6 +245,14 @@ class GenerationWriter:
             [asdict(link) | {"commitment_id": ids[link.commitment]} for link in tracking.links],
         )
         db.executemany(TRACKING_TABLES["citations"], [asdict(c) for c in tracking.citations])
+        db.executemany(
+            TRACKING_TABLES["supersessions"],
+            [
+                {"doc_id": s.old.doc_id, "start": s.old.start, "end": s.old.end, "by_doc": s.new.doc_id}
+                | {"by_chunk": tracking.unit_chunks[s.new.row], "by_start": s.new.start, "by_end": s.new.end}
+                for s in tracking.supersessions
+            ],
+        )
         return tracking
 
     def count_sentences(self) -> int:

@@ -34,6 +34,7 @@ function searchParams() {
     if (value) params.set(name, value);
   }
   if ($("commitments_only").checked) params.set("commitments_only", "true");
+  if ($("group").checked) params.set("group", "true");
   return params;
 }
 
@@ -67,7 +68,10 @@ function render(response) {
     $("status").textContent = response.reason || "没有找到相关段落";
     return;
   }
-  $("status").textContent = "找到 " + response.results.length + " 段（" + response.took_ms + " 毫秒）";
+  const read = Object.entries(response.interpreted || {}).map(([word, meaning]) => word + "＝" + meaning.join("、"));
+  $("status").textContent = "找到 " + response.results.length + (response.results[0].folded ? " 个文档" : " 段") +
+    "（" + response.took_ms + " 毫秒）" + (read.length ? "；理解为 " + read.join("，") : "") +
+    (response.reason ? "。" + response.reason : "");
   const template = $("result-template");
   for (const hit of response.results) {
     const item = template.content.firstElementChild.cloneNode(true);
@@ -88,6 +92,25 @@ function render(response) {
       button.addEventListener("click", (e) => copyText("“" + sentence.text + "”（" + hit.citation + "）", e.target));
     }
     item.querySelector(".open-doc").href = link;
+    if (hit.superseded_by) {
+      const later = item.querySelector(".superseded");
+      later.hidden = false;
+      later.querySelector("a").textContent = hit.superseded_by.citation + "：“" + hit.superseded_by.text + "”";
+      later.querySelector("a").href = spanLink(hit.superseded_by);
+    }
+    if (hit.folded && hit.folded.length) {
+      const folded = item.querySelector(".folded");
+      folded.hidden = false;
+      folded.querySelector("summary").textContent = "本文档其他 " + hit.folded.length + " 段";
+      for (const other of hit.folded) {
+        const entry = document.createElement("li");
+        const anchor = document.createElement("a");
+        anchor.href = spanLink(other);
+        anchor.textContent = (other.section ? other.section.split(" > ").pop() + "：" : "") + other.text;
+        entry.appendChild(anchor);
+        folded.querySelector("ol").appendChild(entry);
+      }
+    }
     list.appendChild(item);
   }
 }
@@ -97,6 +120,7 @@ function fillSearchForm(params) {
   $("q").value = params.get("q") || "";
   for (const name of FILTERS) $(name).value = params.get(name) || $(name).options?.[0]?.value || "";
   $("commitments_only").checked = params.get("commitments_only") === "true";
+  $("group").checked = params.get("group") === "true";
 }
 
 function submitSearch() {
