@@ -17,13 +17,14 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from search_api.auth import ApiKeys
 from search_api.commitments import CommitmentRequest, list_commitments
+from search_api.export import ExportRequest, export
 from search_api.request import QueryError, SearchRequest
 from search_api.retrieval import Searcher
 from search_api.schemas import CommitmentsResponse, DocumentView, ErrorBody, PassageView, SearchResponse
@@ -130,6 +131,14 @@ def create_app(
     @app.post("/search", response_model=SearchResponse, tags=["search"], responses=errors)
     def search_post(request: SearchRequest) -> dict:
         return searcher.search(request)
+
+    @app.post("/export", tags=["search"], responses=errors, response_class=Response)
+    def export_citations(request: ExportRequest) -> Response:
+        """引文篮导出：各条引文按存储原文截取，附引文出处 / the gathered quotes, cut from the stored
+        text, with numbered references, as Word (docx), Markdown or CSV."""
+        content, media_type = export(searcher.store, request)
+        disposition = f'attachment; filename="citations.{request.format}"'
+        return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
 
     @app.get("/commitments", response_model=CommitmentsResponse, tags=["commitments"], responses=errors)
     def commitments(request: Annotated[CommitmentRequest, Query()]) -> dict:

@@ -204,3 +204,30 @@ def test_grouped_results_fold_a_documents_passages_and_old_figures_point_to_the_
     note.wait_for(timeout=30_000)
     assert "300元" in note.inner_text()
     page.close()
+
+
+def test_the_basket_keeps_quotes_across_searches_and_exports_a_word_file(browser, server_url, tmp_path):
+    from docx import Document
+
+    context = browser.new_context(accept_downloads=True)
+    quotes = []
+    for query in ("加装电梯补贴", "老年助餐"):  # two searches, each in its own tab
+        page = context.new_page()
+        page.goto(server_url + "/#/?q=" + query)
+        first = page.locator("#results .result").first
+        first.wait_for(timeout=30_000)
+        first.locator(".add-basket").click()
+        quotes.append(first.locator(".citation").inner_text())
+    page.reload()  # the basket lives in the browser, not in the page
+    page.locator("#basket").wait_for(state="visible", timeout=5_000)
+    assert page.inner_text("#basket-count") == "2"
+    page.click("#basket summary")
+    with page.expect_download() as download:
+        page.click("#basket .export[data-format=docx]")
+    path = tmp_path / "citations.docx"
+    download.value.save_as(path)
+    references = [p.text for p in Document(path).paragraphs if p.text.startswith("[")]
+    assert references == [f"[1] {quotes[0]}", f"[2] {quotes[1]}"]
+    page.click("#basket-clear")
+    assert page.locator("#basket").is_hidden()
+    context.close()

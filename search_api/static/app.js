@@ -92,6 +92,7 @@ function render(response) {
       button.addEventListener("click", (e) => copyText("“" + sentence.text + "”（" + hit.citation + "）", e.target));
     }
     item.querySelector(".open-doc").href = link;
+    item.querySelector(".add-basket").addEventListener("click", (e) => addToBasket(hit, e.target));
     if (hit.superseded_by) {
       const later = item.querySelector(".superseded");
       later.hidden = false;
@@ -113,6 +114,65 @@ function render(response) {
     }
     list.appendChild(item);
   }
+}
+
+// --- the citation basket: quotes gathered across searches, kept in the browser, exported by the API ---
+const BASKET_KEY = "policy-search-basket";
+
+function basket() {
+  try { return JSON.parse(localStorage.getItem(BASKET_KEY) || "[]"); } catch (error) { return []; }
+}
+
+function saveBasket(items) {
+  localStorage.setItem(BASKET_KEY, JSON.stringify(items));
+  renderBasket();
+}
+
+function addToBasket(hit, button) {
+  const items = basket();
+  if (!items.some((item) => item.chunk_id === hit.chunk_id)) {
+    items.push({ chunk_id: hit.chunk_id, start: hit.start, end: hit.end, text: hit.text, citation: hit.citation });
+    saveBasket(items);
+  }
+  button.textContent = "已加入";
+}
+
+function renderBasket() {
+  const items = basket();
+  $("basket").hidden = !items.length;
+  $("basket-count").textContent = items.length;
+  const list = $("basket-items");
+  list.replaceChildren();
+  items.forEach((item, index) => {
+    const entry = document.createElement("li");
+    entry.textContent = "“" + item.text.slice(0, 60) + (item.text.length > 60 ? "…" : "") + "” " + item.citation + " ";
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "移除";
+    remove.addEventListener("click", () => saveBasket(basket().filter((_, i) => i !== index)));
+    entry.appendChild(remove);
+    list.appendChild(entry);
+  });
+}
+
+async function exportBasket(format) {
+  const items = basket().map(({ chunk_id, start, end }) => ({ chunk_id, start, end }));
+  const response = await fetch("/export", {
+    method: "POST",
+    headers: { ...headers(), "Content-Type": "application/json" },
+    body: JSON.stringify({ format, items }),
+  });
+  if (!response.ok) {
+    const detail = (await response.json().catch(() => ({}))).detail || {};
+    $("status").textContent = detail.message || "导出失败 / export failed (" + response.status + ")";
+    return;
+  }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = "citations." + format;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
 }
 
 // the query and filters live in the URL (#/?q=…), so reload, back/forward and a shared link work
@@ -295,4 +355,9 @@ window.addEventListener("hashchange", () => {
   moves += 1;
   route();
 });
+for (const button of document.querySelectorAll("#basket .export")) {
+  button.addEventListener("click", () => exportBasket(button.dataset.format));
+}
+$("basket-clear").addEventListener("click", () => saveBasket([]));
+renderBasket();
 route();
