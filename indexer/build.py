@@ -32,6 +32,7 @@ from indexer.index import (
     remove_abandoned,
     writer_lock,
 )
+from indexer.index.build_status import BuildProgress
 from indexer.index.ids import stable_id
 from indexer.index.vectors import faiss_description
 from indexer.lexical import fts_text
@@ -103,14 +104,18 @@ def _fingerprint(doc: Document, metadata: dict, spec: ModelSpec, settings: Chunk
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def read_sources(paths: list[Path], summary: Summary, progress: bool) -> list[tuple[Document, dict]]:
+def read_sources(
+    paths: list[Path], summary: Summary, progress: bool, status: BuildProgress | None = None
+) -> list[tuple[Document, dict]]:
     """Documents with the metadata a manifest beside them gives; unusable files go to ``skipped``."""
     manifests: dict[Path, dict] = {}
     documents: list[tuple[Document, dict]] = []
     found = discover(paths)
     for path, reason in found.passed_over:
         _skip(summary, str(path), reason)
-    for path in tqdm(found.files, desc="Reading", unit="file", disable=not progress):
+    for done, path in enumerate(tqdm(found.files, desc="Reading", unit="file", disable=not progress)):
+        if status:
+            status.update("reading", done, len(found.files))
         folder = path.parent
         if folder not in manifests:
             problems: list[str] = []
@@ -164,12 +169,12 @@ def build_index(
     started = time.perf_counter()
     summary = Summary()
     settings = settings or ChunkerSettings()
-    with writer_lock(index_dir):
+    with writer_lock(index_dir), BuildProgress(index_dir) as status:
         for name in remove_abandoned(index_dir):
             log.info("removed unfinished generation", extra={"generation": name})
         old = _open_previous(index_dir, spec, rebuild)
         clock = time.perf_counter()
-        documents = read_sources(paths, summary, progress)
+        documents = read_sources(paths, summary, progress, status)
         summary.timings["parse"] = time.perf_counter() - clock
         previous = old.documents_by_key() if old else {}
         keep: list[int] = []
@@ -201,8 +206,24 @@ def build_index(
             summary.chunks = old.stats()["chunks"]
             summary.seconds = time.perf_counter() - started
             return summary
+        facts = {
+            "documents_kept": len(keep),
+            "documents_new": len(pending),
+            "documents_removed": summary.removed,
+        }
+        status.update("preparing", 0, len(pending), **facts)
         _write_generation(
-            index_dir, old, keep, pending, spec, settings, encoder_factory, summary, progress, batch_size
+            index_dir,
+            old,
+            keep,
+            pending,
+            spec,
+            settings,
+            encoder_factory,
+            summary,
+            progress,
+            batch_size,
+            status,
         )
     summary.seconds = time.perf_counter() - started
     return summary
@@ -227,7 +248,7 @@ def _open_previous(index_dir: Path, spec: ModelSpec, rebuild: bool) -> IndexRead
 
 
 def _write_generation(
-    index_dir, old, keep, pending, spec, settings, encoder_factory, summary, progress, batch_size
+    index_dir, old, keep, pending, spec, settings, encoder_factory, summary, progress, batch_size, status
 ):
     writer = GenerationWriter(index_dir)
     try:
@@ -245,7 +266,8 @@ def _write_generation(
         summary.timings["write"] += time.perf_counter() - clock
 
         clock = time.perf_counter()
-        for item in pending:
+        for done, item in enumerate(pending):
+            status.update("chunking", done, len(pending))
             title = item.metadata.get("title", "")
             item.chunks = chunk_document(
                 item.doc.text,
@@ -267,8 +289,9 @@ def _write_generation(
         unit_texts = [chunk.text[a:b] for chunk, spans in zip(chunks, units) for a, b in spans]
         clock = time.perf_counter()
         everything = texts + unit_texts
+        on_step = partial(status.update, "embedding")
         vectors = (
-            encoder.encode_passages(everything, batch_size=batch_size, progress=progress)
+            encoder.encode_passages(everything, batch_size=batch_size, progress=progress, on_step=on_step)
             if everything
             else []
         )
@@ -276,6 +299,7 @@ def _write_generation(
         summary.embedded_chunks, summary.embedded_sentences = len(texts), len(unit_texts)
 
         clock = time.perf_counter()
+        status.update("writing", 0, len(pending))
         row, unit_row = 0, len(texts)
         for item in pending:
             writer.add_document(
@@ -305,6 +329,7 @@ def _write_generation(
             writer.retire_passages(old, [item.doc_id for item in pending], keep)
         summary.timings["write"] += time.perf_counter() - clock
         clock = time.perf_counter()
+        status.update("tracking", 0, 1)
         tracking = writer.track_commitments()
         summary.commitments, summary.follow_ups = len(tracking.commitments), len(tracking.links)
         summary.timings["track"] = time.perf_counter() - clock

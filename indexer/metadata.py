@@ -40,6 +40,14 @@ ISSUER_SUFFIX = re.compile(
     r"(?:政府|办公厅|办公室|委员会|局|厅|委|部|署|院|中心|总局)(?:（[^（）]{1,20}）)?$"
 )
 SIGNATURE_LINE = re.compile(r"^[\u4e00-\u9fa5（）\u3000 ]{4,80}$")
+# a report or resolution is not signed: its body is in the title (国务院政府工作报告, …会议关于…的决议)
+TITLE_ISSUER = re.compile(
+    r"^(?:\d{4}年)?(?:中华人民共和国)?([\u4e00-\u9fa5]{0,16}?(?:国务院|人民政府))政府工作报告"
+    r"|^([\u4e00-\u9fa5]{2,30}?(?:会议|委员会|人民政府|国务院|办公厅))关于"
+)
+# and its date is a line under the title: ——2024年3月5日在…会议上, （2023年3月13日…会议通过）
+DATELINE = re.compile(r"^[—–\-（(\s]*\S*?年\S*?日\S*?(?:会议上|会議上|通过|通過|讲话)[）)]?$")
+DATELINE_SPAN = 8
 
 
 def chinese_number(text: str) -> int | None:
@@ -95,6 +103,19 @@ def _signature(lines: list[str]) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _title_issuer(title: str | None) -> str | None:
+    match = TITLE_ISSUER.search(title or "")
+    return (match.group(1) or match.group(2)) if match else None
+
+
+def _dateline(lines: list[str]) -> str | None:
+    """The date stated under the title of a speech, report or resolution, if it states one."""
+    for line in lines[:DATELINE_SPAN]:
+        if DATELINE.match(line) and (dates := find_dates(line)):
+            return dates[0][1]
+    return None
+
+
 def _title(lines: list[str], text: str) -> str | None:
     head = lines[:3]
     topic = _LETTER_TOPIC.search(text[:600])
@@ -139,6 +160,8 @@ def extract_metadata(text: str) -> dict:
     lines = _lines(text)
     title = _title(lines, text)
     issuer, date = _signature(lines)
+    issuer = issuer or _title_issuer(title)
+    date = date or _dateline(lines)
     meta: dict = {"title": title, "doc_type": doc_type_of(title, text), "issuer": issuer, "date": date}
     if date:
         meta["year"] = int(date[:4])
@@ -219,6 +242,8 @@ def document_metadata(text: str, given: dict) -> dict:
             merged[MANIFEST_FIELDS.get(key, key)] = value
     if "title" in given and "doc_type" not in given:
         merged["doc_type"] = doc_type_of(given["title"], text)
+    if "issuer" not in merged and (issuer := _title_issuer(merged.get("title"))):
+        merged["issuer"] = issuer
     number = given.get("proposal_or_doc_number", "")
     if proposal_key(number):
         merged["proposal_number"] = number

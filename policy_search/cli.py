@@ -185,6 +185,10 @@ def query(
     year_from: int | None = _search_option("year_from", "--year-from"),
     year_to: int | None = _search_option("year_to", "--year-to"),
     issuer: str | None = _search_option("issuer", "--issuer"),
+    answer_category: str | None = _search_option("answer_category", "--answer-category"),
+    proposal_number: str | None = _search_option("proposal_number", "--proposal-number"),
+    date_from: str | None = _search_option("date_from", "--date-from"),
+    date_to: str | None = _search_option("date_to", "--date-to"),
     commitments_only: bool = _search_option("commitments_only", "--commitments-only"),
     sort: str = _search_option("sort", "--sort"),
     per_doc: int | None = _search_option("per_doc", "--per-doc"),
@@ -200,7 +204,8 @@ def query(
 
     fields = {"k": k, "mode": mode, "doc_type": doc_type, "year_from": year_from, "year_to": year_to}
     fields |= {"issuer": issuer, "commitments_only": commitments_only, "sort": sort, "per_doc": per_doc}
-    fields["group"] = group
+    fields |= {"group": group, "answer_category": answer_category, "proposal_number": proposal_number}
+    fields |= {"date_from": date_from, "date_to": date_to}
     try:
         searcher = Searcher(index_dir)
         response = searcher.search(SearchRequest(query=text, **fields))

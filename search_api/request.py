@@ -6,6 +6,7 @@ The HTTP API (GET parameters and POST body), the CLI options and the evaluation 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,9 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Mode = Literal["hybrid", "dense", "lexical"]
 Sort = Literal["relevance", "date"]
 DocType = Literal["reply", "policy", "report", "other"]
+AnswerCategory = Literal["A", "B", "C"]
 MODES: tuple[str, ...] = get_args(Mode)
 SORTS: tuple[str, ...] = get_args(Sort)
 DOC_TYPES: tuple[str, ...] = get_args(DocType)
+ANSWER_CATEGORIES: tuple[str, ...] = get_args(AnswerCategory)
 MAX_QUERY_CHARS = 512
 MAX_K = 100
 FIRST_YEAR, LAST_YEAR = 1, 9999  # a year filter outside this range is a mistake, not a wish
@@ -52,6 +55,22 @@ class SearchRequest(BaseModel):
         "short forms understood",
         examples=["天津市民政局"],
     )
+    answer_category: str | None = Field(
+        None,
+        description="答复类别（A 类：所提问题已解决或采纳；B 类：正在解决或列入计划；C 类：留作参考）"
+        " / a reply's answer category: " + " | ".join(ANSWER_CATEGORIES),
+    )
+    proposal_number: str | None = Field(
+        None,
+        description="提案或建议编号（包含匹配，如 0215）/ proposal number, substring",
+        examples=["第0215号"],
+    )
+    date_from: date | None = Field(
+        None,
+        description="起始日期（含，YYYY-MM-DD；不含日期未知的文档）"
+        " / first date, inclusive; undated documents are left out",
+    )
+    date_to: date | None = Field(None, description="结束日期（含，YYYY-MM-DD）/ last date, inclusive")
     commitments_only: bool = Field(False, description="只返回承诺类段落（下一步、力争……）/ only commitments")
     sort: str = Field("relevance", description="relevance | date（最新在前 / newest first）")
     per_doc: int | None = Field(
@@ -63,7 +82,7 @@ class SearchRequest(BaseModel):
         "its other passages folded under it",
     )
 
-    @field_validator("query", "mode", "doc_type", "issuer", "sort")
+    @field_validator("query", "mode", "doc_type", "issuer", "sort", "answer_category", "proposal_number")
     @classmethod
     def _no_lone_surrogates(cls, value: str | None) -> str | None:
         """JSON can spell half of a UTF-16 pair (``"\\ud800"``), which no text contains."""
@@ -81,7 +100,11 @@ class SearchRequest(BaseModel):
         check_choice(self.sort, SORTS, "排序方式", "sort")
         if self.doc_type is not None:
             check_choice(self.doc_type, DOC_TYPES, "文档类型", "doc_type")
+        if self.answer_category is not None:
+            check_choice(self.answer_category, ANSWER_CATEGORIES, "答复类别", "answer_category")
         check_year_order(self.year_from, self.year_to)
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise QueryError("起始日期不能晚于结束日期", "date_from must not be after date_to")
         if self.per_doc is not None and not 1 <= self.per_doc <= MAX_K:
             raise QueryError(
                 f"每个文档的结果上限必须在 1 到 {MAX_K} 之间", f"per_doc must be between 1 and {MAX_K}"

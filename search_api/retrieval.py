@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.index import IndexStore, LiveIndex, Passage
+from indexer.index import IndexStore, LiveIndex, Passage, PassageFilter
+from indexer.index.build_status import read_build_status
 from indexer.lexical import words
 from indexer.model.encoder import Encoder
 from indexer.model.machine import cores
@@ -91,13 +92,7 @@ class Searcher:
             return _response(request, started, [], NOTHING_TO_SEARCH), None
         store = self.store
         config = self.config
-        allowed = store.filter_chunks(
-            request.doc_type,
-            request.year_from,
-            request.year_to,
-            issuer_forms(request.issuer),
-            request.commitments_only,
-        )
+        allowed = store.filter_chunks(passage_filter(request))
         numbers = named_numbers(store, request.query)
         asked = query_years(request.query, self.today().year)
         bodies = issuers_named(request.query)
@@ -207,9 +202,11 @@ class Searcher:
 
     # --- documents, passages and the index, for the views --------------------------------------
     def documents(self) -> list[dict]:
-        """Every document's id, source, title, type and year (no text)."""
-        keys = ("doc_id", "source", "title", "doc_type", "year")
-        return [{key: getattr(info, key) for key in keys} for info in self.store.list_documents()]
+        """Every document's metadata (no text), newest first: what the page's document list shows."""
+        infos = sorted(
+            self.store.list_documents(), key=lambda d: (d.year or 0, d.date or "", d.doc_id), reverse=True
+        )
+        return [info.to_dict() for info in infos]
 
     def document(self, doc_id: int) -> dict | None:
         """A document with its passages' outline, its commitments (with follow-ups), and the
@@ -248,7 +245,26 @@ class Searcher:
         return {"doc_id": doc_id, "replacement": best if best is not None and overlap[best] > 0 else None}
 
     def stats(self) -> dict:
-        return self.store.stats() | {"ranking": self.config.to_dict()}
+        """The live index's figures, the ranking settings, and a build in progress or one that
+        did not end well (None when there is neither)."""
+        build = read_build_status(self.live.index_dir)
+        return self.store.stats() | {"ranking": self.config.to_dict(), "build": build}
+
+
+def passage_filter(request: SearchRequest) -> PassageFilter:
+    """The request's filters as the store takes them: issuer short forms spelled out, a blank
+    proposal number left unset, dates as ISO text (the documents table's form)."""
+    return PassageFilter(
+        doc_type=request.doc_type,
+        year_from=request.year_from,
+        year_to=request.year_to,
+        issuer=issuer_forms(request.issuer),
+        commitments_only=request.commitments_only,
+        answer_category=request.answer_category,
+        proposal_number=(request.proposal_number or "").strip() or None,
+        date_from=request.date_from.isoformat() if request.date_from else None,
+        date_to=request.date_to.isoformat() if request.date_to else None,
+    )
 
 
 def _response(request: SearchRequest, started: float, results: list[dict], reason: str | None) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from search_api.app import create_app
 from search_api.auth import ApiKeys
+from search_api.retrieval import Searcher
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +244,26 @@ def test_cli_query_json_has_the_api_shape(replies_index):
     assert bad.returncode == 2 and "不能为空" in bad.stderr
 
 
+def test_cli_query_json_says_why_nothing_was_found_as_the_api_does(client, replies_index):
+    import json
+    import subprocess
+    import sys
+
+    issuer = "不存在的机关"
+    api = client.get("/search", params={"q": "加装电梯的补贴标准", "issuer": issuer}).json()
+    arguments = ["query", "加装电梯的补贴标准", "--index", str(replies_index), "--issuer", issuer, "--json"]
+    result = subprocess.run(
+        [sys.executable, "-m", "policy_search.cli", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["results"] == [] == api["results"]
+    assert body["reason"] == api["reason"] == "没有文档符合筛选条件 / no documents match the filters"
+
+
 def test_a_document_number_picks_the_document_and_leaves_the_rest_to_pick_the_passage(client, searcher):
     from search_api.query import content_query, named_numbers
 
@@ -299,3 +321,60 @@ def test_grouping_folds_each_documents_other_passages_under_its_best(client):
     for head in grouped:
         assert all(f["doc_id"] == head["doc_id"] and f["score"] <= head["score"] for f in head["folded"])
     assert not flat[0].get("folded")
+
+
+def test_filters_by_answer_category_proposal_number_and_date(client):
+    q = "答复"
+    category_b = client.get("/search", params={"q": q, "answer_category": "B", "k": 20}).json()["results"]
+    assert category_b and all(r["answer_category"] == "B" for r in category_b)
+    numbered = client.get("/search", params={"q": q, "proposal_number": " 0215 "}).json()["results"]
+    assert numbered and all("0215" in r["proposal_number"] for r in numbered)
+    spring = {"q": q, "date_from": "2022-01-01", "date_to": "2022-12-31", "k": 20}
+    dated = client.get("/search", params=spring).json()["results"]
+    assert dated and all("2022-01-01" <= r["date"] <= "2022-12-31" for r in dated)
+    posted = client.post("/search", json=spring).json()["results"]
+    assert [r["chunk_id"] for r in posted] == [r["chunk_id"] for r in dated]
+
+
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"answer_category": "D"}, "答复类别"),
+        ({"date_from": "2024-13-01"}, "请求参数无效"),
+        ({"date_from": "2024-05-01", "date_to": "2024-01-01"}, "起始日期"),
+    ],
+)
+def test_bad_reply_filters_get_bilingual_422(client, params, fragment):
+    response = client.get("/search", params={"q": "养老", **params})
+    detail = response.json()["detail"]
+    assert response.status_code == 422 and fragment in detail["zh"] and detail["en"]
+
+
+def test_stats_give_the_overview_and_documents_come_newest_first(client):
+    stats = client.get("/stats").json()
+    assert sum(stats["by_type"].values()) == stats["documents"] and stats["by_type"]["reply"] > 20
+    assert stats["years"]["first"] <= stats["years"]["last"] and stats["build"] is None
+    documents = client.get("/documents").json()
+    assert len(documents) == stats["documents"]
+    assert {"issuer", "date", "proposal_number", "answer_category", "doc_number"} <= set(documents[0])
+    years = [d["year"] or 0 for d in documents]
+    assert years == sorted(years, reverse=True)
+
+
+def test_stats_report_a_build_in_progress_written_beside_the_live_index(tmp_path, replies_index, encoder):
+    from indexer.index.build_status import BuildProgress
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(replies_index, index_dir)
+    app = TestClient(create_app(index_dir, searcher=Searcher(index_dir, encoder), api_keys=ApiKeys([])))
+    with BuildProgress(index_dir) as status:
+        status.update("embedding", 120, 900, documents_new=12)
+        build = app.get("/stats").json()["build"]
+        assert (build["state"], build["phase"], build["done"], build["total"]) == (
+            "running",
+            "embedding",
+            120,
+            900,
+        )
+        assert build["documents_new"] == 12
+    assert app.get("/stats").json()["build"] is None  # a build that ended well leaves no status

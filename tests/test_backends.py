@@ -146,3 +146,18 @@ def test_missing_openvino_falls_back_with_a_message():
     explicit, automatic = result.stdout.strip().splitlines()
     assert explicit.startswith("torch |") and "not installed" in explicit
     assert automatic.startswith("torch |")
+
+
+@pytest.mark.slow
+def test_model_info_says_auto_chose_and_shows_what_it_measured():
+    result = subprocess.run(
+        [sys.executable, "-m", "policy_search.cli", "model", "info", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["backend_reason"].startswith("auto: ") and "requested" not in info["backend_reason"]
+    chosen = [row for row in info["measurements"] if row["backend"] == info["backend"]]
+    assert chosen and not chosen[0]["error"] and info["cpu"].startswith(cpu_model())

@@ -281,3 +281,27 @@ def test_cli_json_summary(tmp_path, small_corpus):
     assert set(summary["timings"]) == {"parse", "chunk", "embed", "write", "track"}
     assert summary["commitments"] >= 0 and summary["follow_ups"] >= 0
     assert summary["skipped"][0]["path"].endswith("broken.pdf") and summary["skipped"][0]["reason"]
+
+
+def test_a_running_build_writes_its_progress_where_the_service_reads_it(
+    tmp_path, small_corpus, spec, encoder
+):
+    from indexer.index.build_status import read_build_status
+
+    index_dir = tmp_path / "index"
+    seen: list[dict] = []
+
+    class WatchedEncoder(CountingEncoder):
+        def encode_passages(self, texts, on_step=None, **kwargs):
+            def step(done, total):
+                on_step(done, total)
+                seen.append(read_build_status(index_dir))
+
+            return super().encode_passages(texts, on_step=step, **kwargs)
+
+    build_index(
+        [small_corpus], index_dir, spec, lambda: WatchedEncoder(encoder), progress=False, batch_size=16
+    )
+    assert len(seen) > 1 and all(s["state"] == "running" and s["documents_new"] == 3 for s in seen)
+    assert seen[-1]["phase"] == "embedding" and seen[-1]["done"] == seen[-1]["total"] > 16
+    assert read_build_status(index_dir) is None

@@ -63,3 +63,31 @@ def test_proposal_keys_agree_across_wordings():
         == proposal_key("河西区十八届人大一次会议第17号建议")
         == (18, 1, 17, "建议")
     )
+
+
+def _work_reports() -> dict[str, dict]:
+    from indexer.metadata import document_metadata
+    from tests.conftest import CORPUS
+
+    records = read_file(CORPUS / "policy" / "government_work_reports.jsonl")
+    return {meta["title"]: meta for meta in (document_metadata(d.text, d.metadata) for d in records)}
+
+
+def test_unsigned_reports_take_their_body_from_the_title_and_their_date_from_the_dateline():
+    from search_api.citations import citation
+
+    reports = _work_reports()
+    report = reports["2024年中华人民共和国国务院政府工作报告"]
+    assert (report["issuer"], report["date"], report["doc_type"]) == ("国务院", "2024-03-05", "report")
+    assert citation(report).startswith("《2024年中华人民共和国国务院政府工作报告》（国务院，2024年3月5日）")
+    undated = reports["2025年中华人民共和国国务院政府工作报告"]  # its text states no date: the year stands
+    assert undated["issuer"] == "国务院" and "date" not in undated and undated["year"] == 2025
+    resolution = reports["第十四届全国人民代表大会第一次会议关于政府工作报告的决议"]
+    assert resolution["issuer"] == "第十四届全国人民代表大会第一次会议"
+    assert resolution["date"] == "2023-03-13" and resolution["year"] == 2023  # （2023年3月13日…通过）
+
+
+def test_a_signature_still_wins_over_the_title():
+    text = "天津市人民政府关于印发某方案的通知\n\n各区人民政府：\n现将方案印发给你们。\n\n天津市人民政府办公厅\n2022年4月1日"
+    meta = extract_metadata(text)
+    assert meta["issuer"] == "天津市人民政府办公厅" and meta["date"] == "2022-04-01"

@@ -9,7 +9,7 @@ from indexer.index.live import LiveIndex
 from indexer.index.manifest import FORMAT_VERSION, IndexFormatError, IndexStoreError, Manifest
 from indexer.index.protocol import IndexStore
 from indexer.index.reader import IndexReader
-from indexer.index.records import DOCUMENT_FIELDS, Document, DocumentInfo, Passage
+from indexer.index.records import DOCUMENT_FIELDS, Document, DocumentInfo, Passage, PassageFilter
 from indexer.index.writer import GenerationWriter
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "LiveIndex",
     "Manifest",
     "Passage",
+    "PassageFilter",
     "live_generation",
     "remove_abandoned",
     "writer_lock",

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from indexer.index.manifest import Manifest
-from indexer.index.records import CommitmentRecord, Document, DocumentInfo, Passage
+from indexer.index.records import CommitmentRecord, Document, DocumentInfo, Passage, PassageFilter
 
 
 class IndexStore(Protocol):
@@ -53,14 +53,7 @@ class IndexStore(Protocol):
 
     def chunks_containing(self, needle: str) -> list[int]: ...
 
-    def filter_chunks(
-        self,
-        doc_type: str | None = None,
-        year_from: int | None = None,
-        year_to: int | None = None,
-        issuer: tuple[str, ...] | None = None,
-        commitments_only: bool = False,
-    ) -> list[int] | None: ...
+    def filter_chunks(self, passage_filter: PassageFilter) -> list[int] | None: ...
 
     @property
     def tracks_commitments(self) -> bool: ...

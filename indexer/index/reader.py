@@ -19,7 +19,15 @@ import numpy as np
 from indexer.index.bm25 import POSTINGS_FILE, WORD_TABLE, Postings, fts_phrases
 from indexer.index.layout import MANIFEST, live_generation
 from indexer.index.manifest import IndexStoreError, Manifest
-from indexer.index.records import DOCUMENT_FIELDS, CommitmentRecord, Document, DocumentInfo, FollowUp, Passage
+from indexer.index.records import (
+    DOCUMENT_FIELDS,
+    CommitmentRecord,
+    Document,
+    DocumentInfo,
+    FollowUp,
+    Passage,
+    PassageFilter,
+)
 from indexer.index.units import SentenceUnits
 from indexer.index.vectors import nearest, stack_blobs
 
@@ -313,29 +321,23 @@ class IndexReader:
         units = self.units
         return tuple(units.sentence_ids[units.of_chunks(list(chunk_ids))].tolist())
 
-    def filter_chunks(
-        self,
-        doc_type: str | None = None,
-        year_from: int | None = None,
-        year_to: int | None = None,
-        issuer: tuple[str, ...] | None = None,
-        commitments_only: bool = False,
-    ) -> list[int] | None:
-        """Chunk ids passing the given filters (the issuer contains one of the ``issuer`` forms);
-        None when no filter is set."""
-        found = self._filtered(doc_type, year_from, year_to, issuer, commitments_only)
+    def filter_chunks(self, passage_filter: PassageFilter) -> list[int] | None:
+        """Chunk ids passing ``passage_filter``; None when it sets nothing."""
+        found = self._filtered(passage_filter)
         return None if found is None else list(found)
 
-    def _read_filtered(
-        self,
-        doc_type: str | None,
-        year_from: int | None,
-        year_to: int | None,
-        issuer: tuple[str, ...] | None,
-        commitments_only: bool,
-    ) -> tuple[int, ...] | None:
+    def _read_filtered(self, passage_filter: PassageFilter) -> tuple[int, ...] | None:
+        f = passage_filter
         where, params = _document_filters(
-            doc_type, year_from, year_to, issuer, ("c.is_commitment = ?", 1 if commitments_only else None)
+            f.doc_type,
+            f.year_from,
+            f.year_to,
+            f.issuer,
+            ("c.is_commitment = ?", 1 if f.commitments_only else None),
+            ("d.answer_category = ?", f.answer_category),
+            ("instr(d.proposal_number, ?) > 0", f.proposal_number),
+            ("d.date >= ?", f.date_from),
+            ("d.date <= ?", f.date_to),
         )
         if not where:
             return None
@@ -465,8 +467,14 @@ class IndexReader:
 
     def stats(self) -> dict:
         db = self._db()
+        by_type = db.execute(
+            "SELECT coalesce(doc_type, 'other'), count(*) FROM documents GROUP BY 1 ORDER BY 2 DESC"
+        )
+        first_year, last_year = db.execute("SELECT min(year), max(year) FROM documents").fetchone()
         return {
             "documents": db.execute("SELECT count(*) FROM documents").fetchone()[0],
+            "by_type": dict(by_type.fetchall()),
+            "years": {"first": first_year, "last": last_year},
             "chunks": db.execute("SELECT count(*) FROM chunks").fetchone()[0],
             "sentences": self.sentence_faiss.ntotal,
             "model": self.manifest.model,
@@ -491,12 +499,13 @@ def _document_filters(
     year_from: int | None,
     year_to: int | None,
     issuer: tuple[str, ...] | None,
-    extra: tuple[str, object],
+    *extra: tuple[str, object],
 ) -> tuple[str, list]:
     """The WHERE clause (empty when nothing is set) and parameters of the document filters that
-    passages and commitments share, plus one ``extra`` condition; the issuer contains one of the
-    ``issuer`` forms (a body's name, its short form spelled out)."""
-    conditions = [("d.doc_type = ?", doc_type), ("d.year >= ?", year_from), ("d.year <= ?", year_to), extra]
+    passages and commitments share, plus ``extra`` conditions (each left out when its value is
+    None or empty); the issuer contains one of the ``issuer`` forms (a body's name, its short form
+    spelled out)."""
+    conditions = [("d.doc_type = ?", doc_type), ("d.year >= ?", year_from), ("d.year <= ?", year_to), *extra]
     chosen = [(clause, [value]) for clause, value in conditions if value is not None and value != ""]
     if issuer:
         chosen.append(("(" + " OR ".join("instr(d.issuer, ?) > 0" for _ in issuer) + ")", list(issuer)))

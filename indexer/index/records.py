@@ -27,6 +27,27 @@ class DocumentInfo:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class PassageFilter:
+    """Which passages a search may return; hashable, so a reader can cache each filter's scan.
+
+    ``issuer`` holds the forms of one body (its name, its short form spelled out), any of which the
+    document's issuer may contain; ``proposal_number`` is matched as a substring; ``date_from`` and
+    ``date_to`` are ISO dates (``2024-03-05``) compared with the document's date, so they leave out
+    documents whose date is unknown.
+    """
+
+    doc_type: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    issuer: tuple[str, ...] | None = None
+    commitments_only: bool = False
+    answer_category: str | None = None
+    proposal_number: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+
 # the metadata columns of the documents table, in order (doc_id and source are stored apart)
 DOCUMENT_FIELDS = tuple(f.name for f in fields(DocumentInfo))[2:]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
@@ -63,11 +64,18 @@ class Encoder:
         with self._lock:
             return len(self.model.tokenizer(prompt + text, add_special_tokens=True)["input_ids"])
 
-    def encode_passages(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+    def encode_passages(
+        self,
+        texts: list[str],
+        batch_size: int = 32,
+        progress: bool = False,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
         """Vectors for passages, in the order given.
 
         Texts are embedded longest first so that batches pad little, a few batches per lock so that
-        queries arriving meanwhile are not starved.
+        queries arriving meanwhile are not starved. ``on_step(done, total)`` follows the distinct
+        texts embedded (a build's status file, see ``indexer.index.build_status``).
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -90,6 +98,8 @@ class Encoder:
                         convert_to_numpy=True,
                     )
                 bar.update(len(rows))
+                if on_step:
+                    on_step(start + len(rows), len(order))
         if len(distinct) == len(texts):
             return vectors
         position = {text: row for row, text in enumerate(distinct)}
