@@ -4,7 +4,8 @@
 ``<!-- /figures:NAME -->`` with the tables of the report named ``NAME``: ``eval`` is
 ``eval/reports/latest/report.md`` (up to its plot), ``bench`` is ``eval/reports/bench.md``
 (headings moved down two levels), ``bench-queries`` is ``eval/reports/bench-queries.md`` (a later
-``bench --only queries`` run), ``commitments`` is ``eval/reports/commitments.md``.
+``bench --only queries`` run), ``bench-encoders`` is ``eval/reports/bench-encoders.md`` (a later
+``bench --only encoders`` run), ``commitments`` is ``eval/reports/commitments.md``.
 ``--check`` only reports whether the README is up to date.
 """
 
@@ -21,6 +22,7 @@ REPORTS = {
     "eval": ROOT / "eval/reports/latest/report.md",
     "bench": ROOT / "eval/reports/bench.md",
     "bench-queries": ROOT / "eval/reports/bench-queries.md",
+    "bench-encoders": ROOT / "eval/reports/bench-encoders.md",
     "commitments": ROOT / "eval/reports/commitments.md",
 }
 

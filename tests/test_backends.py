@@ -4,19 +4,22 @@ from a table measured on this machine (or one given here), and never one that di
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from indexer.model.backends import installed
+from indexer.model.backends import export_dir, installed
 from indexer.model.encoder import Encoder
 from indexer.model.machine import cpu_model
 from indexer.model.selection import (
     AGREEMENT_COSINE,
+    AGREEMENT_OVERLAP,
     Measurement,
     choice_cache_path,
     choose_backend,
@@ -24,6 +27,7 @@ from indexer.model.selection import (
     pick,
     top10_overlap,
 )
+from indexer.model.specs import model_location
 from tests.test_bundled_model import PASSAGES, TEXTS
 
 EXACT_BACKENDS = [b for b in ("openvino", "openvino-f32", "onnx") if installed(b)]
@@ -55,6 +59,51 @@ def test_backend_agrees_with_torch(spec, torch_encoder, backend):
         top_reference = np.argsort(-(reference @ torch_encoder.encode_query(query)))[:10]
         top_candidate = np.argsort(-(candidate @ other.encode_query(query)))[:10]
         assert set(top_reference) == set(top_candidate) and top_reference[0] == top_candidate[0], query
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not installed("openvino-int8"), reason="OpenVINO or NNCF is not installed")
+def test_the_int8_model_leaves_the_ffn_outputs_in_float_and_passes_the_agreement_check(
+    spec, torch_encoder, tmp_path, monkeypatch
+):
+    """Not exact like the others, but within what ``auto`` accepts: cosine and top-10 overlap as
+    in ``selection``, near-ties in the tail allowed to swap, and the same first hit.
+
+    It is made in a cache of its own: once made, int8 joins ``auto``'s candidates, and the other
+    tests must not depend on whether this one ran first."""
+    import openvino
+
+    converted = Path(model_location(spec, progress=False))
+    for made in (converted, export_dir(str(converted), "openvino")):  # the int8 model starts from both
+        if made.is_dir():
+            shutil.copytree(made, tmp_path / "models" / made.name)
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path))
+    int8 = Encoder(spec, "openvino-int8", progress=False)
+    assert tmp_path in Path(int8.location).parents
+    model = openvino.Core().read_model(str(Path(int8.location) / "openvino" / "openvino_model.xml"))
+    linear = [
+        op for op in model.get_ops() if op.get_type_name() == "MatMul" and "linear" in op.get_friendly_name()
+    ]
+    in_float = {
+        op.get_friendly_name()
+        for op in linear
+        if op.input_value(0).get_node().get_type_name() != "FakeQuantize"
+    }
+    assert len(linear) == 72  # 12 layers: query, key, value, attention output, FFN in and out
+    assert len(in_float) == 12 and all(
+        ".output.dense/" in name and "attention" not in name for name in in_float
+    )
+
+    corpus = PASSAGES + TEXTS
+    reference, candidate = torch_encoder.encode_passages(corpus), int8.encode_passages(corpus)
+    assert np.min(np.sum(reference * candidate, axis=1)) >= AGREEMENT_COSINE
+    queries = ["充电桩建设", "老年助餐", "香港上市企业", "河湖治理", "送餐上门", "全角数字", *TEXTS]
+    reference_queries = np.stack([torch_encoder.encode_query(q) for q in queries])
+    int8_queries = np.stack([int8.encode_query(q) for q in queries])
+    assert np.min(np.sum(reference_queries * int8_queries, axis=1)) >= AGREEMENT_COSINE
+    reference_scores, scores = reference_queries @ reference.T, int8_queries @ candidate.T
+    assert top10_overlap(reference_scores, scores) >= AGREEMENT_OVERLAP
+    assert list(np.argmax(reference_scores, axis=1)) == list(np.argmax(scores, axis=1))
 
 
 def test_the_fastest_agreeing_backend_is_chosen_and_a_faster_disagreeing_one_is_not():

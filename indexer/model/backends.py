@@ -60,7 +60,9 @@ RUNTIMES = {
         {"INFERENCE_PRECISION_HINT": "f32"},
         "pip install 'policy-search[fast]'",
     ),
-    "openvino-int8": Runtime("openvino", "openvino-int8", install_hint="pip install 'policy-search[fast]'"),
+    # the export's name carries the quantization recipe's version, so a cache made by another
+    # recipe is not reused (2: the FFN output projections stay in float, see _quantize_int8)
+    "openvino-int8": Runtime("openvino", "openvino-int8-2", install_hint="pip install 'policy-search[fast]'"),
     "onnx": Runtime("onnx", "onnx", install_hint="pip install 'optimum[onnxruntime]'"),
 }
 BACKENDS = ("auto", *RUNTIMES)
@@ -114,7 +116,7 @@ def exported_model(location: str, backend: str, passage_prompt: str = "", progre
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
     try:
-        if export == "openvino-int8":
+        if backend == "openvino-int8":
             _quantize_int8(
                 exported_model(location, "openvino", progress=progress), staging / "model", passage_prompt
             )
@@ -161,7 +163,14 @@ def _export(location: str, library: str, destination: Path, progress: bool) -> N
 
 
 def _quantize_int8(openvino_dir: str, destination: Path, passage_prompt: str) -> None:
-    """Static int8 quantization of the OpenVINO model, calibrated on the sample's corpus passages."""
+    """Static int8 quantization of the OpenVINO model, calibrated on the sample's corpus passages.
+
+    Each layer's FFN output projection stays in float: its input comes from GELU with a few large
+    outliers, and quantizing it cost most of the agreement. Measured on AMD EPYC (avx512_bf16, no
+    AMX) against torch fp32: all 72 linear layers in int8 gave lowest cosine 0.9984 and top-10
+    overlap 0.981 (refused by the agreement check); without the 12 FFN output projections 0.9995
+    and 1.000, at 1.3x OpenVINO bf16 and 1.6x OpenVINO fp32 on that machine.
+    """
     import nncf
     import numpy as np
     import openvino
@@ -181,8 +190,14 @@ def _quantize_int8(openvino_dir: str, destination: Path, passage_prompt: str) ->
         return batch
 
     texts = json.loads(SAMPLE_FILE.read_text(encoding="utf-8"))["calibration"]
+    nncf.set_log_level(logging.WARNING)  # it lists every node it leaves in float, on stdout
+    ffn_outputs = nncf.IgnoredScope(patterns=[r".*\.layer\.\d+\.output\.dense/.*"], validate=False)
     quantized = nncf.quantize(
-        model, nncf.Dataset(texts, features), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(texts)
+        model,
+        nncf.Dataset(texts, features),
+        model_type=nncf.ModelType.TRANSFORMER,
+        subset_size=len(texts),
+        ignored_scope=ffn_outputs,
     )
     (destination / "openvino" / "openvino_model.bin").unlink()
     openvino.save_model(quantized, str(ir_path))

@@ -155,7 +155,8 @@ def _cache_key(spec: ModelSpec, location: str) -> dict:
         "location": location,
         "cpu": cpu_model(),
         "versions": library_versions(),
-        "candidates": candidates(location),
+        # each candidate with its export, whose name changes with the recipe it was made by
+        "candidates": [f"{b}:{RUNTIMES[b].export}" for b in candidates(location)],
         "sample": hashlib.sha256(SAMPLE_FILE.read_bytes()).hexdigest()[:16],
     }
 
@@ -181,7 +182,7 @@ def measured_choice(spec: ModelSpec, remeasure: bool = False, progress: bool = F
             )
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("cached backend measurements unreadable; measuring again", extra={"error": str(exc)})
-    measurements = measure(spec, location, key["candidates"], progress)
+    measurements = measure(spec, location, candidates(location), progress)
     choice = pick(measurements)
     _write_json(
         path, {"key": key, "measured_at": time.time(), "measurements": [asdict(m) for m in measurements]}
