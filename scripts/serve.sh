@@ -3,8 +3,8 @@
 # the API and the search page on http://127.0.0.1:8000 until Ctrl-C.
 #
 # On the first run the reply letters and notices are indexed before the service starts, and once it
-# answers the whole corpus (with the Government Work Reports 1954-2025, ~3 minutes on 2 cores with
-# OpenVINO bf16) is brought up to date in the background; the running service picks the new index
+# answers the whole corpus (with the Government Work Reports 1954-2025, 3 to 7 minutes on 2 cores
+# with OpenVINO bf16, by CPU) is brought up to date in the background; the running service picks the new index
 # up when it is complete, and until then the old one keeps answering.
 set -euo pipefail
 cd "$(dirname "$0")/.."
