@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from search_api.app import create_app
 from search_api.auth import ApiKeys
 from search_api.retrieval import Searcher
+from tests.conftest import SEED
 
 
 @pytest.fixture(scope="module")
@@ -334,6 +335,21 @@ def test_filters_by_answer_category_proposal_number_and_date(client):
     assert dated and all("2022-01-01" <= r["date"] <= "2022-12-31" for r in dated)
     posted = client.post("/search", json=spring).json()["results"]
     assert [r["chunk_id"] for r in posted] == [r["chunk_id"] for r in dated]
+
+
+def test_a_letter_dated_only_by_its_year_is_in_a_date_range_that_overlaps_the_year(client):
+    """The seed letter carries 2023 and no day: a range within 2023 keeps it, one outside leaves it out."""
+    seed = {"q": "高端科技应用", "k": 50}
+    spring = client.get("/search", params={**seed, "date_from": "2023-03-01", "date_to": "2023-04-30"}).json()
+    assert any(
+        r["source"].endswith(SEED.name) and not r["date"] and r["year"] == 2023 for r in spring["results"]
+    )
+    assert all(
+        (not r["date"] and r["year"] == 2023) or "2023-03-01" <= r["date"] <= "2023-04-30"
+        for r in spring["results"]
+    )
+    later = client.get("/search", params={**seed, "date_from": "2024-01-01"}).json()["results"]
+    assert not any(r["source"].endswith(SEED.name) for r in later)
 
 
 @pytest.mark.parametrize(

@@ -336,8 +336,9 @@ class IndexReader:
             ("c.is_commitment = ?", 1 if f.commitments_only else None),
             ("d.answer_category = ?", f.answer_category),
             ("instr(d.proposal_number, ?) > 0", f.proposal_number),
-            ("d.date >= ?", f.date_from),
-            ("d.date <= ?", f.date_to),
+            # a document known only by its year is in range when that year overlaps it
+            ("coalesce(nullif(d.date, ''), d.year || '-12-31') >= ?", f.date_from),
+            ("coalesce(nullif(d.date, ''), d.year || '-01-01') <= ?", f.date_to),
         )
         if not where:
             return None

@@ -33,8 +33,9 @@ class PassageFilter:
 
     ``issuer`` holds the forms of one body (its name, its short form spelled out), any of which the
     document's issuer may contain; ``proposal_number`` is matched as a substring; ``date_from`` and
-    ``date_to`` are ISO dates (``2024-03-05``) compared with the document's date, so they leave out
-    documents whose date is unknown.
+    ``date_to`` are ISO dates (``2024-03-05``) compared with the document's date; a document dated
+    only by its year (most Government Work Reports, some letters) is kept when that year overlaps
+    the range, one with neither is left out.
     """
 
     doc_type: str | None = None
