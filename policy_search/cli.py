@@ -214,6 +214,8 @@ def query(
     if as_json:
         typer.echo(json.dumps(response, ensure_ascii=False, indent=2))
         return
+    if response.get("index_notice"):
+        typer.echo(response["index_notice"], err=True)
     for word, meaning in response.get("interpreted", {}).items():
         typer.echo(f"{word} → {'、'.join(str(m) for m in meaning)}")
     if response.get("reason"):

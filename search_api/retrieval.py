@@ -159,6 +159,9 @@ class Searcher:
         interpreted: dict[str, list] = {**asked.interpreted, **{k: list(v) for k, v in bodies.items()}}
         if interpreted:
             response["interpreted"] = interpreted
+        notice = build_notice(read_build_status(self.live.index_dir))
+        if notice:
+            response["index_notice"] = notice
         return response, vector
 
     def _dense(self, store: IndexStore, vector: np.ndarray, allowed: list[int] | None) -> DenseScores:
@@ -264,6 +267,19 @@ def passage_filter(request: SearchRequest) -> PassageFilter:
         proposal_number=(request.proposal_number or "").strip() or None,
         date_from=request.date_from.isoformat() if request.date_from else None,
         date_to=request.date_to.isoformat() if request.date_to else None,
+    )
+
+
+def build_notice(build: dict | None) -> str | None:
+    """What a search answered during a build must say: that it comes from the last complete index
+    (on a first run, the reply letters only) while a new one is being written."""
+    if not build or build.get("state") != "running":
+        return None
+    progress = f"{build.get('phase')} {build.get('done', 0)}/{build.get('total', 0)}"
+    return (
+        f"新索引正在建立（{progress}），结果来自上一次完成的索引，可能不全 / "
+        f"a new index is being built ({progress}); "
+        "results come from the last complete index and may be partial"
     )
 
 

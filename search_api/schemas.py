@@ -104,6 +104,11 @@ class SearchResponse(BaseModel):
         description="查询中相对时间与机关简称的理解 / how relative years and short names of bodies "
         'in the query were read, e.g. {"去年": [2025], "发改委": ["发展和改革委员会"]}',
     )
+    index_notice: str | None = Field(
+        None,
+        description="索引正在重建时的提示：结果来自上一次完成的索引 / set while a new index is being "
+        "built: the results come from the last complete one",
+    )
 
 
 class FollowUp(DocumentFields):

@@ -393,4 +393,8 @@ def test_stats_report_a_build_in_progress_written_beside_the_live_index(tmp_path
             900,
         )
         assert build["documents_new"] == 12
+        during = app.get("/search", params={"q": "加装电梯"}).json()
+        assert during["results"] and "embedding 120/900" in during["index_notice"]
+        assert "新索引正在建立" in during["index_notice"] and "may be partial" in during["index_notice"]
     assert app.get("/stats").json()["build"] is None  # a build that ended well leaves no status
+    assert app.get("/search", params={"q": "加装电梯"}).json().get("index_notice") is None
