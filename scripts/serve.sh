@@ -4,8 +4,8 @@
 #
 # On the first run the reply letters and notices are indexed before the service starts, and once it
 # answers the whole corpus (with the Government Work Reports 1954-2025, 3 to 7 minutes on 2 cores
-# with OpenVINO bf16, by CPU) is brought up to date in the background; the running service picks the new index
-# up when it is complete, and until then the old one keeps answering.
+# with OpenVINO bf16, by CPU) is brought up to date in the background; the running service picks
+# the new index up when it is complete, and until then the old one keeps answering.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh

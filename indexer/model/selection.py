@@ -149,14 +149,16 @@ def candidates(location: str) -> list[str]:
 
 
 def _cache_key(spec: ModelSpec, location: str) -> dict:
+    names = candidates(location)
     return {
         "format": CACHE_FORMAT,
         "model": spec.name,
         "location": location,
         "cpu": cpu_model(),
         "versions": library_versions(),
-        # each candidate with its export, whose name changes with the recipe it was made by
-        "candidates": [f"{b}:{RUNTIMES[b].export}" for b in candidates(location)],
+        "candidates": names,
+        # each candidate's export, whose name changes with the recipe it was made by
+        "exports": [RUNTIMES[b].export for b in names],
         "sample": hashlib.sha256(SAMPLE_FILE.read_bytes()).hexdigest()[:16],
     }
 
@@ -182,7 +184,7 @@ def measured_choice(spec: ModelSpec, remeasure: bool = False, progress: bool = F
             )
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("cached backend measurements unreadable; measuring again", extra={"error": str(exc)})
-    measurements = measure(spec, location, candidates(location), progress)
+    measurements = measure(spec, location, key["candidates"], progress)
     choice = pick(measurements)
     _write_json(
         path, {"key": key, "measured_at": time.time(), "measurements": [asdict(m) for m in measurements]}
