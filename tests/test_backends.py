@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 
 from indexer.model.backends import export_dir, installed
 from indexer.model.encoder import Encoder
-from indexer.model.machine import cpu_model
+from indexer.model.machine import cpu_model, speed_flags
 from indexer.model.selection import (
     AGREEMENT_COSINE,
-    AGREEMENT_OVERLAP,
     Measurement,
     choice_cache_path,
     choose_backend,
@@ -63,11 +62,14 @@ def test_backend_agrees_with_torch(spec, torch_encoder, backend):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not installed("openvino-int8"), reason="OpenVINO or NNCF is not installed")
-def test_the_int8_model_leaves_the_ffn_outputs_in_float_and_passes_the_agreement_check(
+def test_the_int8_model_leaves_the_ffn_outputs_in_float_and_agrees_only_where_the_cpu_has_vnni(
     spec, torch_encoder, tmp_path, monkeypatch
 ):
-    """Not exact like the others, but within what ``auto`` accepts: cosine and top-10 overlap as
-    in ``selection``, near-ties in the tail allowed to swap, and the same first hit.
+    """Where the CPU has an int8 dot product (VNNI or AMX), the int8 model is within what ``auto``
+    accepts: cosine and top-10 overlap as in ``selection``, near-ties in the tail allowed to swap,
+    and the same first hit. Without one (AVX2 only), OpenVINO multiplies int8 pairs into saturating
+    16-bit sums, and the same model fell to a lowest cosine of 0.9978 on an AMD EPYC with AVX2 only:
+    there the check must refuse it, so that ``auto`` never picks it.
 
     It is made in a cache of its own: once made, int8 joins ``auto``'s candidates, and the other
     tests must not depend on whether this one ran first."""
@@ -96,14 +98,23 @@ def test_the_int8_model_leaves_the_ffn_outputs_in_float_and_passes_the_agreement
 
     corpus = PASSAGES + TEXTS
     reference, candidate = torch_encoder.encode_passages(corpus), int8.encode_passages(corpus)
-    assert np.min(np.sum(reference * candidate, axis=1)) >= AGREEMENT_COSINE
     queries = ["充电桩建设", "老年助餐", "香港上市企业", "河湖治理", "送餐上门", "全角数字", *TEXTS]
     reference_queries = np.stack([torch_encoder.encode_query(q) for q in queries])
     int8_queries = np.stack([int8.encode_query(q) for q in queries])
-    assert np.min(np.sum(reference_queries * int8_queries, axis=1)) >= AGREEMENT_COSINE
     reference_scores, scores = reference_queries @ reference.T, int8_queries @ candidate.T
-    assert top10_overlap(reference_scores, scores) >= AGREEMENT_OVERLAP
-    assert list(np.argmax(reference_scores, axis=1)) == list(np.argmax(scores, axis=1))
+    measured = Measurement(
+        "openvino-int8",
+        50.0,
+        float(np.min(np.sum(reference * candidate, axis=1))),
+        float(np.min(np.sum(reference_queries * int8_queries, axis=1))),
+        top10_overlap(reference_scores, scores),
+    )
+    if {"avx512_vnni", "avx_vnni", "amx_int8"} & set(speed_flags()):
+        assert measured.agrees, measured.disagreement()
+        assert list(np.argmax(reference_scores, axis=1)) == list(np.argmax(scores, axis=1))
+    # on any CPU, the fastest runtime is taken exactly when its measurement agrees
+    chosen = pick([agreeing("torch", 10.0), agreeing("openvino", 20.0), measured]).name
+    assert chosen == ("openvino-int8" if measured.agrees else "openvino")
 
 
 def test_the_fastest_agreeing_backend_is_chosen_and_a_faster_disagreeing_one_is_not():
