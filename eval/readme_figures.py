@@ -5,7 +5,8 @@
 ``eval/reports/latest/report.md`` (up to its plot), ``bench`` is ``eval/reports/bench.md``
 (headings moved down two levels), ``bench-queries`` is ``eval/reports/bench-queries.md`` (a later
 ``bench --only queries`` run), ``bench-encoders`` is ``eval/reports/bench-encoders.md`` (a later
-``bench --only encoders`` run), ``commitments`` is ``eval/reports/commitments.md``.
+``bench --only encoders`` run), ``bench-scale`` is ``eval/reports/bench-scale.md`` (a ``bench
+--only scale`` run), ``commitments`` is ``eval/reports/commitments.md``.
 ``--check`` only reports whether the README is up to date.
 """
 
@@ -23,6 +24,7 @@ REPORTS = {
     "bench": ROOT / "eval/reports/bench.md",
     "bench-queries": ROOT / "eval/reports/bench-queries.md",
     "bench-encoders": ROOT / "eval/reports/bench-encoders.md",
+    "bench-scale": ROOT / "eval/reports/bench-scale.md",
     "commitments": ROOT / "eval/reports/commitments.md",
 }
 

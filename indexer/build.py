@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from indexer.chunking import Chunk, ChunkerSettings, chunk_document, sentence_units
@@ -34,7 +35,6 @@ from indexer.index import (
 )
 from indexer.index.build_status import BuildProgress
 from indexer.index.ids import stable_id
-from indexer.index.vectors import faiss_description
 from indexer.lexical import fts_text
 from indexer.metadata import clean_given, document_metadata
 from indexer.model.specs import ModelSpec
@@ -335,6 +335,10 @@ def _write_generation(
         summary.timings["track"] = time.perf_counter() - clock
         clock = time.perf_counter()
         sentence_count = writer.count_sentences()
+        probe_queries = None
+        if writer.needs_probe_queries():  # compact codes: their probes are set by real query vectors
+            encoder = encoder or encoder_factory()
+            probe_queries = np.stack([encoder.encode_query(text) for text in writer.probe_texts()])
         writer.commit(
             Manifest(
                 format_version=FORMAT_VERSION,
@@ -347,10 +351,7 @@ def _write_generation(
                 documents=len(keep) + len(pending),
                 chunks=summary.chunks,
                 sentences=sentence_count,
-                faiss={
-                    "passages": faiss_description(summary.chunks),
-                    "sentences": faiss_description(sentence_count),
-                },
+                vectors=writer.finish_vectors(dimension, probe_queries),
                 tracking=tracking_fingerprint(),
             )
         )

@@ -17,8 +17,17 @@ import numpy as np
 import pytest
 
 from indexer.build import build_index
-from indexer.index import CURRENT, FORMAT_VERSION, IndexReader, IndexStoreError, live_generation, writer_lock
+from indexer.index import (
+    CURRENT,
+    FORMAT_VERSION,
+    IndexReader,
+    IndexStoreError,
+    live_generation,
+    vectors,
+    writer_lock,
+)
 from search_api.ranking import RankingConfig
+from search_api.request import SearchRequest
 from search_api.retrieval import Searcher
 from tests.conftest import FORMATS, ROOT
 
@@ -90,7 +99,10 @@ def _db(reader: IndexReader) -> sqlite3.Connection:
 
 
 def _sentence_rows(reader: IndexReader) -> list[tuple]:
-    return [tuple(r) for r in _db(reader).execute("SELECT * FROM sentences ORDER BY sentence_id")]
+    """Every sentence unit's row with its stored vector's bytes."""
+    rows = [tuple(r) for r in _db(reader).execute("SELECT * FROM sentences ORDER BY sentence_id")]
+    vectors = reader.stored_vectors["sentences"].vectors([r[0] for r in rows])
+    return [(*row, vector.tobytes()) for row, vector in zip(rows, vectors, strict=True)]
 
 
 def test_sentence_units_are_stored_within_their_passages(replies_index, encoder):
@@ -99,24 +111,55 @@ def test_sentence_units_are_stored_within_their_passages(replies_index, encoder)
     rows = (
         _db(reader)
         .execute(
-            "SELECT s.sentence_id, s.start, s.end, s.vector, c.chunk_id, c.start AS c_start, c.end AS c_end, c.doc_id"
+            "SELECT s.sentence_id, s.start, s.end, c.chunk_id, c.start AS c_start, c.end AS c_end, c.doc_id"
             " FROM sentences s JOIN chunks c USING (chunk_id) ORDER BY s.sentence_id"
         )
         .fetchall()
     )
     assert (
         len(rows)
-        == reader.sentence_faiss.ntotal
+        == len(reader.stored_vectors["sentences"])
         == reader.manifest.sentences
         == reader.stats()["sentences"]
-        > reader.faiss.ntotal
+        > len(reader.stored_vectors["passages"])
     )
     assert all(r["c_start"] <= r["start"] < r["end"] <= r["c_end"] for r in rows)
     # a stored vector is the embedding of exactly that slice of the document
     sample = rows[:: max(1, len(rows) // 5)]
-    stored = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in sample])
+    stored = reader.stored_vectors["sentences"].vectors([r["sentence_id"] for r in sample])
     fresh = encoder.encode_passages([texts[r["doc_id"]][r["start"] : r["end"]] for r in sample])
     assert np.allclose((stored * fresh).sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_kinds_over_the_exact_limit_are_searched_through_codes_tuned_by_query_vectors(
+    tmp_path, small_corpus, spec, encoder, monkeypatch
+):
+    monkeypatch.setattr(vectors, "EXACT_SEARCH_LIMIT", 20)  # the small corpus stands in for a large one
+    index_dir = tmp_path / "index"
+    _run([small_corpus], index_dir, spec, encoder)
+    reader = IndexReader.open(index_dir)
+    for kind in vectors.KINDS:
+        described = reader.manifest.vectors[kind]
+        assert (
+            described["type"] == "ivf-sq8" and described["vectors"] == len(reader.stored_vectors[kind]) > 20
+        )
+        assert described["recall_queries"] > 0
+        assert described["recall"] >= vectors.TARGET_RECALL or described["probes"] == described["lists"]
+        assert (reader.generation / f"{kind}.codes.faiss").exists()
+    assert "vector" not in {row[1] for row in _db(reader).execute("PRAGMA table_info(chunks)")}
+    # a sentence asked as a query finds its own passage first, scored exactly
+    chunk_id, start, end = (
+        _db(reader).execute("SELECT chunk_id, start, end FROM sentences LIMIT 1 OFFSET 7").fetchone()
+    )
+    passage = reader.passages([chunk_id])[chunk_id]
+    query = passage.text[start - passage.start : end - passage.start]
+    vector = encoder.encode_query(query)
+    found = reader.nearest_passages(vector, 10, None)
+    exact = reader.stored_vectors["passages"].exact(vector, 10, None)
+    assert [i for i, _ in found] == [i for i, _ in exact]
+    assert [score for _, score in found] == pytest.approx([score for _, score in exact], abs=1e-6)
+    top = Searcher(index_dir, encoder).search(SearchRequest(query=query, k=3, mode="dense"))["results"]
+    assert chunk_id in {r["chunk_id"] for r in top}
 
 
 def test_dense_score_blends_the_passage_and_its_best_sentence(replies_index, encoder):
@@ -136,7 +179,7 @@ def test_dense_score_blends_the_passage_and_its_best_sentence(replies_index, enc
         for a, b in _db(reader).execute("SELECT start, end FROM sentences WHERE chunk_id = ?", [chunk_id])
     ]
     query = encoder.encode_query(doc_text[start:end])
-    own = float(reader.faiss.reconstruct(chunk_id) @ query)
+    own = float(reader.stored_vectors["passages"].vectors([chunk_id])[0] @ query)
     best = float(max(encoder.encode_passages(units) @ query))
     share = RankingConfig().sentence_share
     expected = (1 - share) * own + share * best
@@ -176,7 +219,7 @@ def test_index_contents_and_pdf_docx(tmp_path, spec, encoder):
     }
     assert "no text layer" in reasons["scanned-no-text-layer.pdf"]
     reader = IndexReader.open(index_dir)
-    assert reader.faiss.ntotal == reader.stats()["chunks"] == summary.chunks
+    assert len(reader.stored_vectors["passages"]) == reader.stats()["chunks"] == summary.chunks
     docs = {d.source: d for d in reader.all_documents()}
     pdf = docs["reply-2024-0108-elderly-care.pdf"]
     passages = reader.passages(reader.document_passages(pdf.doc_id))

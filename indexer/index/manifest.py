@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-FORMAT_VERSION = 4  # 3: stable ids and retired passages; 4: passage roles
+FORMAT_VERSION = 5  # 3: stable ids and retired passages; 4: passage roles; 5: vectors stored once
 
 
 class IndexStoreError(RuntimeError):
@@ -29,7 +29,7 @@ class Manifest:
     documents: int
     chunks: int
     sentences: int
-    faiss: dict
+    vectors: dict  # by kind: search structure, vector count, measured recall of compact codes
     # fingerprint of the commitment-tracking rules the generation was derived with; None for a
     # generation written before tracking existed (the next run derives it, without re-embedding)
     tracking: str | None = None

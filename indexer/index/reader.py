@@ -29,7 +29,7 @@ from indexer.index.records import (
     PassageFilter,
 )
 from indexer.index.units import SentenceUnits
-from indexer.index.vectors import nearest, stack_blobs
+from indexer.index.vectors import KINDS, VectorTable
 
 _DOCUMENT_COLUMNS = ", ".join(f"d.{f}" for f in ("doc_id", "source", *DOCUMENT_FIELDS))
 # the passage text is cut from the document text in Python: SQLite's substr would read a whole
@@ -61,12 +61,11 @@ class IndexReader:
     """Read-only access to one generation; safe to share between threads."""
 
     def __init__(self, generation: Path) -> None:
-        import faiss
-
         self.generation = generation
         self.manifest = Manifest.load(generation / MANIFEST)
-        self.faiss = faiss.read_index(str(generation / "vectors.faiss"))
-        self.sentence_faiss = faiss.read_index(str(generation / "sentences.faiss"))
+        self.stored_vectors = {
+            kind: VectorTable.open(generation, kind, self.manifest.vectors[kind]) for kind in KINDS
+        }
         self._local = threading.local()
         # document texts, cached: a generation never changes, and a query's passages come from few documents
         self._texts = lru_cache(maxsize=TEXT_CACHE_DOCUMENTS)(self._read_text)
@@ -191,30 +190,30 @@ class IndexReader:
 
     def all_vectors(self) -> np.ndarray:
         """Every stored passage vector, in chunk id order."""
-        rows = self._db().execute("SELECT vector FROM chunks ORDER BY chunk_id").fetchall()
-        return stack_blobs([r[0] for r in rows], self.manifest.dimension)
+        return np.asarray(self.stored_vectors["passages"].matrix)
 
     # --- retrieval primitives ---------------------------------------------------------------
     def nearest_passages(
         self, vector: np.ndarray, limit: int, allowed: list[int] | None
     ) -> list[tuple[int, float]]:
         """The ``limit`` passages whose own vectors are nearest, optionally among ``allowed`` chunk ids."""
-        return nearest(self.faiss, vector, limit, allowed)
+        return self.stored_vectors["passages"].nearest(vector, limit, allowed)
 
     def owners_of_nearest_sentences(
         self, vector: np.ndarray, limit: int, allowed: list[int] | None
     ) -> set[int]:
         """Chunk ids owning the ``limit`` sentence units nearest the vector (units of ``allowed`` chunks)."""
         allowed_sentences = None if allowed is None else list(self._sentences_of(tuple(allowed)))
-        sentence_ids = [i for i, _ in nearest(self.sentence_faiss, vector, limit, allowed_sentences)]
+        sentence_ids = [
+            i for i, _ in self.stored_vectors["sentences"].nearest(vector, limit, allowed_sentences)
+        ]
         return self.units.owners(sentence_ids)
 
     def passage_cosines(self, vector: np.ndarray, chunk_ids: list[int]) -> dict[int, np.floating]:
-        """Each given passage's own cosine with the (normalized) query vector, read back from FAISS."""
+        """Each given passage's own cosine with the (normalized) query vector, from its stored vector."""
         if not chunk_ids:
             return {}
-        query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        scores = self.faiss.reconstruct_batch(np.asarray(chunk_ids, dtype=np.int64)) @ query
+        scores = self.stored_vectors["passages"].cosines(vector, chunk_ids)
         return dict(zip(chunk_ids, scores, strict=True))
 
     def best_sentences(self, vector: np.ndarray, chunk_ids: list[int]) -> dict[int, tuple[int, int, float]]:
@@ -225,8 +224,7 @@ class IndexReader:
         found = units.of_chunks(chunk_ids)
         if not len(found):
             return {}
-        query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        scores = self.sentence_faiss.reconstruct_batch(units.sentence_ids[found]) @ query
+        scores = self.stored_vectors["sentences"].cosines(vector, units.sentence_ids[found])
         # each passage's nearest unit, the first of equals: sort by passage, then score, then place
         order = np.lexsort((found, -scores, units.chunk_ids[found]))
         owners = units.chunk_ids[found[order]]
@@ -441,14 +439,13 @@ class IndexReader:
             )
             .fetchall()
         )
-        query = np.asarray(vector, dtype=np.float32).reshape(-1)
         scores: dict[int, float] = {}
         units = [(r[0], r[2]) for r in rows if r[2] is not None]
         passages = [(r[0], r[1]) for r in rows if r[2] is None]
-        for index, pairs in ((self.sentence_faiss, units), (self.faiss, passages)):
+        for kind, pairs in (("sentences", units), ("passages", passages)):
             if pairs:
-                vectors = index.reconstruct_batch(np.asarray([p[1] for p in pairs], dtype=np.int64))
-                scores.update(zip([p[0] for p in pairs], (vectors @ query).tolist(), strict=True))
+                cosines = self.stored_vectors[kind].cosines(vector, [p[1] for p in pairs])
+                scores.update(zip([p[0] for p in pairs], cosines.tolist(), strict=True))
         return scores
 
     def citations(self, doc_id: int) -> tuple[list[DocumentInfo], list[DocumentInfo]]:
@@ -477,13 +474,13 @@ class IndexReader:
             "by_type": dict(by_type.fetchall()),
             "years": {"first": first_year, "last": last_year},
             "chunks": db.execute("SELECT count(*) FROM chunks").fetchone()[0],
-            "sentences": self.sentence_faiss.ntotal,
+            "sentences": len(self.stored_vectors["sentences"]),
             "model": self.manifest.model,
             "backend": self.manifest.backend,
             "dimension": self.manifest.dimension,
             "built_at": self.manifest.built_at,
             "corpus_fingerprint": self.manifest.corpus_fingerprint,
-            "faiss": self.manifest.faiss,
+            "vectors": self.manifest.vectors,
             "format_version": self.manifest.format_version,
             "commitments": self._count("commitments"),
             "follow_ups": self._count("follow_ups"),

@@ -1,9 +1,10 @@
 """Writes one new generation of the index: documents, passages, sentence units, words, vectors.
 
-SQLite holds documents, chunks and their sentence units (with their vectors, so that unchanged
-documents are copied, not re-embedded), an FTS5 table of jieba words, and the commitments,
-follow-ups and citations derived from all of them (``track_commitments``); ``commit`` builds the
-FAISS files from the stored vectors (FAISS ids are chunk ids and sentence ids) and makes the
+SQLite holds documents, chunks and their sentence units, an FTS5 table of jieba words, and the
+commitments, follow-ups and citations derived from all of them (``track_commitments``). Vectors
+are stored once, outside SQLite (``indexer.index.vectors``: passage vectors by chunk id, sentence
+vectors by sentence id), and unchanged documents carry theirs over from the live generation
+instead of being re-embedded; ``commit`` writes the word postings and the manifest and makes the
 generation live.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 from collections.abc import Sequence
@@ -25,7 +27,7 @@ from indexer.index.ids import stable_id
 from indexer.index.layout import MANIFEST, make_live, new_generation
 from indexer.index.manifest import Manifest
 from indexer.index.records import DOCUMENT_FIELDS
-from indexer.index.vectors import build_faiss, stack_blobs, to_blob
+from indexer.index.vectors import KINDS, PROBE_QUERIES, VectorSpool, VectorTable
 from indexer.tracking import StoredDocument, StoredUnit, Tracking, track
 
 if TYPE_CHECKING:
@@ -42,13 +44,12 @@ CREATE TABLE documents (
 CREATE TABLE chunks (
     chunk_id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents(doc_id),
     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, section TEXT NOT NULL,
-    page INTEGER, end_page INTEGER, is_commitment INTEGER NOT NULL, role TEXT NOT NULL,
-    vector BLOB NOT NULL
+    page INTEGER, end_page INTEGER, is_commitment INTEGER NOT NULL, role TEXT NOT NULL
 );
 CREATE INDEX chunks_by_doc ON chunks(doc_id, ordinal);
 CREATE TABLE sentences (
     sentence_id INTEGER PRIMARY KEY, chunk_id INTEGER NOT NULL REFERENCES chunks(chunk_id),
-    start INTEGER NOT NULL, end INTEGER NOT NULL, vector BLOB NOT NULL
+    start INTEGER NOT NULL, end INTEGER NOT NULL
 );
 CREATE INDEX sentences_by_chunk ON sentences(chunk_id, start, end);  -- covers best_sentences
 CREATE TABLE retired (
@@ -82,9 +83,8 @@ CREATE VIRTUAL TABLE chunk_words USING fts5(body, context, tokenize = 'unicode61
 DOCUMENT_COLUMNS = ("doc_id", "key", "source", "fingerprint", *DOCUMENT_FIELDS, "metadata", "text")
 CHUNK_COLUMNS = (
     "chunk_id", "doc_id", "ordinal", "start", "end", "section", "page", "end_page", "is_commitment", "role",
-    "vector",
 )  # fmt: skip
-SENTENCE_COLUMNS = ("sentence_id", "chunk_id", "start", "end", "vector")
+SENTENCE_COLUMNS = ("sentence_id", "chunk_id", "start", "end")
 WORD_COLUMNS = ("rowid", "body", "context")
 COMMITMENT_COLUMNS = (
     "commitment_id", "doc_id", "chunk_id", "sentence_id", "start", "end", "section", "deadline_year",
@@ -94,15 +94,22 @@ FOLLOW_UP_COLUMNS = ("commitment_id", "doc_id", "start", "end", "relation", "exp
 CITATION_COLUMNS = ("citing", "cited", "start", "end", "by")
 SUPERSESSION_COLUMNS = ("doc_id", "start", "end", "by_doc", "by_chunk", "by_start", "by_end")
 RETIRED_COLUMNS = ("chunk_id", "doc_id", "start", "end")
-# every sentence unit, and each passage of a single unit (its own vector is that unit's)
-_UNITS_SQL = """
-SELECT c.doc_id, s.start, s.end, c.section, c.chunk_id, s.sentence_id, s.vector
-FROM sentences s JOIN chunks c USING (chunk_id)
-UNION ALL
-SELECT c.doc_id, c.start, c.end, c.section, c.chunk_id, NULL, c.vector FROM chunks c
-WHERE NOT EXISTS (SELECT 1 FROM sentences s WHERE s.chunk_id = c.chunk_id)
-"""
-VECTOR_FILES = (("chunks", "chunk_id", "vectors.faiss"), ("sentences", "sentence_id", "sentences.faiss"))
+# every sentence unit, and each passage of a single unit (its own vector is that unit's): the query
+# and the vector kind its id (column 4 or 5) is stored under
+_UNITS_SQL = (
+    (
+        "SELECT c.doc_id, s.start, s.end, c.section, c.chunk_id, s.sentence_id"
+        " FROM sentences s JOIN chunks c USING (chunk_id)",
+        "sentences",
+        5,
+    ),
+    (
+        "SELECT c.doc_id, c.start, c.end, c.section, c.chunk_id, NULL FROM chunks c"
+        " WHERE NOT EXISTS (SELECT 1 FROM sentences s WHERE s.chunk_id = c.chunk_id)",
+        "passages",
+        4,
+    ),
+)
 
 
 def insert_sql(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
@@ -135,6 +142,8 @@ class GenerationWriter:
         self.db = sqlite3.connect(self.path / "index.sqlite")
         self.db.executescript(SCHEMA)
         self.chunk_ids: set[int] = set()  # taken in this generation
+        self.spools = {kind: VectorSpool(self.path, kind) for kind in KINDS}
+        self._vectors: dict[str, dict] | None = None  # the stored kinds' descriptions, once finished
 
     def add_document(
         self, doc_id: int, key: str, source: str, fingerprint: str, text: str, metadata: dict
@@ -166,17 +175,17 @@ class GenerationWriter:
             "end_page": chunk.end_page,
             "is_commitment": int(chunk.is_commitment),
             "role": chunk.role,
-            "vector": to_blob(vector),
         }
         self.db.execute(DOCUMENT_TABLES["chunks"], row)
         self.chunk_ids.add(chunk_id)
+        self.spools["passages"].add([chunk_id], vector)
         words = {"rowid": chunk_id, "body": body_words, "context": context_words}
         self.db.execute(DOCUMENT_TABLES["chunk_words"], words)
-        units = [
-            {"sentence_id": None, "chunk_id": chunk_id, "start": start, "end": end, "vector": to_blob(unit)}
-            for start, end, unit in sentences
-        ]
-        self.db.executemany(DOCUMENT_TABLES["sentences"], units)
+        insert = DOCUMENT_TABLES["sentences"]
+        for start, end, unit in sentences:  # one at a time: SQLite gives each unit its id
+            unit_row = {"sentence_id": None, "chunk_id": chunk_id, "start": start, "end": end}
+            sentence_id = self.db.execute(insert, unit_row).lastrowid
+            self.spools["sentences"].add([int(sentence_id or 0)], unit)
 
     def copy_document(self, old: IndexReader, doc_id: int) -> int:
         """Carry a document, its chunks, vectors, words and sentence units over unchanged.
@@ -186,8 +195,12 @@ class GenerationWriter:
         rows = old.stored_rows(doc_id)
         for table, insert in DOCUMENT_TABLES.items():
             self.db.executemany(insert, rows[table])
-        self.chunk_ids.update(row["chunk_id"] for row in rows["chunks"])
-        return len(rows["chunks"])
+        chunk_ids = [row["chunk_id"] for row in rows["chunks"]]
+        sentence_ids = [row["sentence_id"] for row in rows["sentences"]]
+        self.chunk_ids.update(chunk_ids)
+        self.spools["passages"].add(chunk_ids, old.stored_vectors["passages"].vectors(chunk_ids))
+        self.spools["sentences"].add(sentence_ids, old.stored_vectors["sentences"].vectors(sentence_ids))
+        return len(chunk_ids)
 
     def retire_passages(self, old: IndexReader, updated: list[int], kept: list[int]) -> None:
         """Remember the passages an update replaced (and those retired before, of documents still
@@ -209,12 +222,19 @@ class GenerationWriter:
         documents = [StoredDocument(*row) for row in db.execute(
             "SELECT doc_id, title, issuer, year, date, doc_number, doc_type, text FROM documents"
         )]  # fmt: skip
-        units = [
-            StoredUnit(
-                doc_id, start, end, section, chunk_id, sentence_id, np.frombuffer(blob, dtype=np.float32)
-            )
-            for doc_id, start, end, section, chunk_id, sentence_id, blob in db.execute(_UNITS_SQL)
-        ]
+        dimension = max(spool.dimension for spool in self.spools.values())
+        for spool in self.spools.values():
+            spool.lay_out(dimension)
+        units: list[StoredUnit] = []
+        for sql, kind, id_column in _UNITS_SQL:
+            found = db.execute(sql).fetchall()
+            vectors = VectorTable.open(self.path, kind, {}).vectors([unit[id_column] for unit in found])
+            units += [
+                StoredUnit(doc_id, start, end, section, chunk_id, sentence_id, vector)
+                for (doc_id, start, end, section, chunk_id, sentence_id), vector in zip(
+                    found, vectors, strict=True
+                )
+            ]
         tracking = track(documents, units)
         taken: set[int] = set()
         ids = []
@@ -263,16 +283,43 @@ class GenerationWriter:
         rows = self.db.execute("SELECT fingerprint FROM documents ORDER BY key").fetchall()
         return hashlib.sha256("".join(r[0] for r in rows).encode()).hexdigest()
 
-    def commit(self, manifest: Manifest) -> None:
-        """Build FAISS and the word postings from the stored rows, write the manifest, then swap
-        CURRENT."""
-        import faiss
+    def needs_probe_queries(self) -> bool:
+        """Whether a kind holds more vectors than are searched exactly, so that ``finish_vectors``
+        needs query vectors to set its compact codes' probes."""
+        return any(spool.needs_codes() for spool in self.spools.values())
 
-        for table, key, file in VECTOR_FILES:
-            rows = self.db.execute(f"SELECT {key}, vector FROM {table} ORDER BY {key}").fetchall()
-            ids = np.array([r[0] for r in rows], dtype=np.int64)
-            vectors = stack_blobs([r[1] for r in rows], manifest.dimension)
-            faiss.write_index(build_faiss(ids, vectors, manifest.dimension), str(self.path / file))
+    def probe_texts(self, count: int = PROBE_QUERIES) -> list[str]:
+        """Query-like texts to embed as queries for ``finish_vectors``: the first clause (6 to 24
+        characters) of sentence units spread evenly over the generation. Such fragments lie as far
+        from the passages holding them as typed questions do (measured on the scale bench: the
+        probes they need match the eval queries'), unlike titles and headings, which every passage
+        vector carries and which were found at a quarter of the probes the eval queries need."""
+        ids = [row[0] for row in self.db.execute("SELECT sentence_id FROM sentences ORDER BY sentence_id")]
+        texts: list[str] = []
+        for row in (
+            np.unique(np.linspace(0, len(ids) - 1, min(len(ids), 3 * count), dtype=int)) if ids else []
+        ):
+            unit = self.db.execute(
+                "SELECT substr(d.text, s.start + 1, s.end - s.start) FROM sentences s"
+                " JOIN chunks c USING (chunk_id) JOIN documents d USING (doc_id) WHERE s.sentence_id = ?",
+                [ids[row]],
+            ).fetchone()[0]
+            clauses = [c.strip() for c in re.split(r"[，。；：、！？\n]", unit)]
+            texts += [c for c in clauses if 6 <= len(c) <= 24][:1]
+        return texts[:count]
+
+    def finish_vectors(self, dimension: int = 0, queries: np.ndarray | None = None) -> dict[str, dict]:
+        """Lay the vectors out by id and build their search structures (once; ``queries`` are
+        needed where ``needs_probe_queries``); returns each kind's description for the manifest."""
+        if self._vectors is None:
+            dimension = dimension or max(spool.dimension for spool in self.spools.values())
+            probes = np.zeros((0, dimension), dtype=np.float32) if queries is None else queries
+            self._vectors = {kind: spool.finish(dimension, probes) for kind, spool in self.spools.items()}
+        return self._vectors
+
+    def commit(self, manifest: Manifest) -> None:
+        """Write the word postings and the manifest (its ``vectors`` from ``finish_vectors``),
+        then swap CURRENT."""
         self.db.commit()
         Postings.from_fts(self.db, WORD_TABLE).save(self.path / POSTINGS_FILE)
         self.db.close()
@@ -281,6 +328,8 @@ class GenerationWriter:
 
     def abort(self) -> None:
         try:
+            for spool in self.spools.values():
+                spool.abort()
             self.db.close()
         finally:
             shutil.rmtree(self.path, ignore_errors=True)
