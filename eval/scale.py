@@ -14,7 +14,6 @@ the same ``Searcher`` the service runs answers the eval queries in each mode.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOISE = 0.02
 CHUNK_FIELDS = ("ordinal", "start", "end", "section", "page", "end_page", "role")
 # the compact choices measured beside the one the writer picks, by factory string
-ALTERNATIVES = {"exact": None, "ivf-sq8": "SQ8", "ivf-pq": "PQ{m}x8"}
+ALTERNATIVES = {"exact": None, "ivf-sq8": "SQ8", "ivf-sq4": "SQ4", "ivf-pq": "PQ{m}x8"}
 
 
 def bench_scale(index_dir: Path, sizes: list[int], queries: list[str]) -> dict:
@@ -190,7 +189,7 @@ def serving_figures(index_dir: Path) -> dict:
     from search_api.retrieval import Searcher
 
     searcher = Searcher(index_dir)
-    opened_rss = _rss_mb()
+    opened_rss = _memory_mb()["rss_mb"]
     texts = _queries()
     searcher.search(SearchRequest(query=texts[0]))  # warm-up
     figures: dict[str, Any] = {"rss_after_open_mb": opened_rss}
@@ -201,10 +200,10 @@ def serving_figures(index_dir: Path) -> dict:
             searcher.search(SearchRequest(query=text, k=10, mode=mode))
             times.append((time.perf_counter() - clock) * 1000)
         figures[mode] = {"p50_ms": round(percentile(times, 50), 1), "p95_ms": round(percentile(times, 95), 1)}
-    # the service's memory: what the queries left resident (mmapped rows they touched included),
-    # before the exact searches below read whole matrices
-    figures["rss_mb"] = _rss_mb()
-    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    # the service's memory after the queries, before the exact searches below read whole matrices:
+    # resident in all, of it anonymous (the process's own) and file-backed (page cache of the
+    # memory-mapped vector rows the queries touched, which the kernel can drop), and the peak
+    figures |= _memory_mb()
     store = searcher.store
     assert isinstance(store, IndexReader)
     for kind in KINDS:
@@ -218,11 +217,21 @@ def serving_figures(index_dir: Path) -> dict:
     return figures
 
 
-def _rss_mb() -> float:
+def _memory_mb() -> dict[str, float]:
+    """This process's memory from /proc: VmHWM is its own peak (``ru_maxrss`` of a child also
+    counts the parent it was forked from)."""
+    fields = {
+        "VmRSS": "rss_mb",
+        "RssAnon": "rss_anonymous_mb",
+        "RssFile": "rss_file_mb",
+        "VmHWM": "peak_rss_mb",
+    }
+    found = {}
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+        name, _, value = line.partition(":")
+        if name in fields:
+            found[fields[name]] = round(int(value.split()[0]) / 1024, 1)
+    return found
 
 
 if __name__ == "__main__":
