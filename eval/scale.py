@@ -72,6 +72,10 @@ def grow(source: IndexReader, index_dir: Path, passages: int, encoder: Encoder) 
     rng = np.random.default_rng(20261208)
     documents = source.all_documents()
     stored = {d.doc_id: source.stored_rows(d.doc_id) for d in documents}
+    units_of: dict[int, list[dict]] = {}  # each passage's sentence-unit rows, in stored order
+    for rows in stored.values():
+        for unit in rows["sentences"]:
+            units_of.setdefault(unit["chunk_id"], []).append(unit)
     writer = GenerationWriter(index_dir)
     doc_ids: set[int] = set()
     written = copy = 0
@@ -89,7 +93,7 @@ def grow(source: IndexReader, index_dir: Path, passages: int, encoder: Encoder) 
             own = _moved(source.stored_vectors["passages"].vectors([c["chunk_id"] for c in chunks]), rng)
             words = {w["rowid"]: w for w in rows["chunk_words"]}
             for chunk, vector in zip(chunks, own, strict=True):
-                units = [s for s in rows["sentences"] if s["chunk_id"] == chunk["chunk_id"]]
+                units = units_of.get(chunk["chunk_id"], [])
                 unit_ids = [s["sentence_id"] for s in units]
                 unit_vectors = _moved(source.stored_vectors["sentences"].vectors(unit_ids), rng)
                 passage = Chunk(**{f: chunk[f] for f in CHUNK_FIELDS}, text="")
