@@ -32,7 +32,6 @@ from indexer.index.layout import live_generation
 from indexer.index.vectors import KINDS, VectorTable, build_codes, compact_recipe
 from indexer.model.encoder import Encoder
 
-ROOT = Path(__file__).resolve().parent.parent
 NOISE = 0.02
 CHUNK_FIELDS = ("ordinal", "start", "end", "section", "page", "end_page", "role")
 # the compact choices measured beside the one the writer picks, by factory string
@@ -164,9 +163,7 @@ def compare_choices(
         if codes is not None:
             recipe = compact_recipe(len(table), dimension, force_codes=codes.format(m=dimension // 8))
             started = time.perf_counter()
-            candidate.description = recipe | build_codes(
-                candidate, recipe, workdir / f"{name}.faiss", probe_queries
-            )
+            build_codes(candidate, recipe, workdir / f"{name}.faiss", probe_queries)
             figures["build_s"] = round(time.perf_counter() - started, 1)
             figures["memory_mb"] = round((workdir / f"{name}.faiss").stat().st_size / 2**20, 1)
             figures |= {k: candidate.description[k] for k in ("factory", "probes", "recall", "recall_depth")}

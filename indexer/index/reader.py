@@ -188,10 +188,6 @@ class IndexReader:
         )
         return (row["doc_id"], row["start"], row["end"]) if row else None
 
-    def all_vectors(self) -> np.ndarray:
-        """Every stored passage vector, in chunk id order."""
-        return np.asarray(self.stored_vectors["passages"].matrix)
-
     # --- retrieval primitives ---------------------------------------------------------------
     def nearest_passages(
         self, vector: np.ndarray, limit: int, allowed: list[int] | None

@@ -200,7 +200,8 @@ class VectorTable:
 def build_codes(table: VectorTable, recipe: dict, path: Path, queries: np.ndarray) -> dict:
     """Train and fill the IVF index, then raise its probe count until the re-scored recall of
     ``queries`` against exact search, at the depth a search asks for (``RECALL_DEPTH``), reaches
-    ``TARGET_RECALL``; returns what was measured.
+    ``TARGET_RECALL``; returns what was measured, and leaves ``table`` searching through the
+    new codes with that description.
 
     The queries must be real query vectors of query-like texts: questions lie in another region
     of the space than passages (e5's ``query:`` prompt), and stored vectors moved by noise, or
@@ -233,8 +234,10 @@ def build_codes(table: VectorTable, recipe: dict, path: Path, queries: np.ndarra
         if recall >= TARGET_RECALL or probes >= lists:
             break
         probes = min(lists, probes * 2)
-    return {"lists": lists, "probes": probes, "recall": round(recall, 4), "recall_depth": depth,
-            "recall_queries": len(queries)}  # fmt: skip
+    measured = {"lists": lists, "probes": probes, "recall": round(recall, 4), "recall_depth": depth,
+                "recall_queries": len(queries)}  # fmt: skip
+    table.description = recipe | measured
+    return measured
 
 
 @contextmanager

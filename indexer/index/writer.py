@@ -143,7 +143,6 @@ class GenerationWriter:
         self.db.executescript(SCHEMA)
         self.chunk_ids: set[int] = set()  # taken in this generation
         self.spools = {kind: VectorSpool(self.path, kind) for kind in KINDS}
-        self._vectors: dict[str, dict] | None = None  # the stored kinds' descriptions, once finished
 
     def add_document(
         self, doc_id: int, key: str, source: str, fingerprint: str, text: str, metadata: dict
@@ -222,9 +221,8 @@ class GenerationWriter:
         documents = [StoredDocument(*row) for row in db.execute(
             "SELECT doc_id, title, issuer, year, date, doc_number, doc_type, text FROM documents"
         )]  # fmt: skip
-        dimension = max(spool.dimension for spool in self.spools.values())
         for spool in self.spools.values():
-            spool.lay_out(dimension)
+            spool.lay_out(self._dimension())
         units: list[StoredUnit] = []
         for sql, kind, id_column in _UNITS_SQL:
             found = db.execute(sql).fetchall()
@@ -308,14 +306,16 @@ class GenerationWriter:
             texts += [c for c in clauses if 6 <= len(c) <= 24][:1]
         return texts[:count]
 
+    def _dimension(self, given: int = 0) -> int:
+        """The vectors' dimension: as written, or ``given`` when nothing was written."""
+        return max(spool.dimension for spool in self.spools.values()) or given
+
     def finish_vectors(self, dimension: int = 0, queries: np.ndarray | None = None) -> dict[str, dict]:
-        """Lay the vectors out by id and build their search structures (once; ``queries`` are
-        needed where ``needs_probe_queries``); returns each kind's description for the manifest."""
-        if self._vectors is None:
-            dimension = dimension or max(spool.dimension for spool in self.spools.values())
-            probes = np.zeros((0, dimension), dtype=np.float32) if queries is None else queries
-            self._vectors = {kind: spool.finish(dimension, probes) for kind, spool in self.spools.items()}
-        return self._vectors
+        """Lay the vectors out by id and build their search structures (``queries`` are needed
+        where ``needs_probe_queries``); returns each kind's description for the manifest."""
+        dimension = self._dimension(dimension)
+        probes = np.zeros((0, dimension), dtype=np.float32) if queries is None else queries
+        return {kind: spool.finish(dimension, probes) for kind, spool in self.spools.items()}
 
     def commit(self, manifest: Manifest) -> None:
         """Write the word postings and the manifest (its ``vectors`` from ``finish_vectors``),
