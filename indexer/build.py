@@ -35,6 +35,7 @@ from indexer.index import (
 )
 from indexer.index.build_status import BuildProgress
 from indexer.index.ids import stable_id
+from indexer.index.milvus import resolve_store, went_live
 from indexer.lexical import fts_text
 from indexer.metadata import clean_given, document_metadata
 from indexer.model.specs import ModelSpec
@@ -160,11 +161,14 @@ def build_index(
     rebuild: bool = False,
     progress: bool = True,
     batch_size: int = 32,
+    store: str | None = None,
 ) -> Summary:
     """Bring the index in ``index_dir`` up to date with ``paths``; returns what changed.
 
     ``encoder_factory()`` is called only when something must be embedded, so a run with no
-    changes does not load the model.
+    changes does not load the model. ``store`` says where vectors, BM25 and filter fields go
+    (``indexer.index.milvus``): ``embedded`` (this directory), a Milvus store, or None for where
+    the live generation keeps them. Changing it moves them without re-embedding.
     """
     started = time.perf_counter()
     summary = Summary()
@@ -173,6 +177,7 @@ def build_index(
         for name in remove_abandoned(index_dir):
             log.info("removed unfinished generation", extra={"generation": name})
         old = _open_previous(index_dir, spec, rebuild)
+        store = resolve_store(store) if store else (old.manifest.store if old else None)
         clock = time.perf_counter()
         documents = read_sources(paths, summary, progress, status)
         summary.timings["parse"] = time.perf_counter() - clock
@@ -202,7 +207,12 @@ def build_index(
             raise SourceError("no documents to index" + (f" ({reasons})" if reasons else ""))
         summary.unchanged = len(keep)
         summary.removed = len(set(previous) - seen)
-        if old and not pending and not summary.removed and old.manifest.tracking == tracking_fingerprint():
+        current = (
+            old is not None
+            and old.manifest.tracking == tracking_fingerprint()
+            and old.manifest.store == store
+        )
+        if old and current and not pending and not summary.removed:
             summary.chunks = old.stats()["chunks"]
             summary.seconds = time.perf_counter() - started
             return summary
@@ -224,6 +234,7 @@ def build_index(
             progress,
             batch_size,
             status,
+            store,
         )
     summary.seconds = time.perf_counter() - started
     return summary
@@ -248,7 +259,18 @@ def _open_previous(index_dir: Path, spec: ModelSpec, rebuild: bool) -> IndexRead
 
 
 def _write_generation(
-    index_dir, old, keep, pending, spec, settings, encoder_factory, summary, progress, batch_size, status
+    index_dir,
+    old,
+    keep,
+    pending,
+    spec,
+    settings,
+    encoder_factory,
+    summary,
+    progress,
+    batch_size,
+    status,
+    store,
 ):
     writer = GenerationWriter(index_dir)
     try:
@@ -335,10 +357,14 @@ def _write_generation(
         summary.timings["track"] = time.perf_counter() - clock
         clock = time.perf_counter()
         sentence_count = writer.count_sentences()
-        probe_queries = None
-        if writer.needs_probe_queries():  # compact codes: their probes are set by real query vectors
-            encoder = encoder or encoder_factory()
-            probe_queries = np.stack([encoder.encode_query(text) for text in writer.probe_texts()])
+        if store:
+            vectors = writer.publish_vectors(store, dimension)
+        else:
+            probe_queries = None
+            if writer.needs_probe_queries():  # compact codes: their probes are set by real query vectors
+                encoder = encoder or encoder_factory()
+                probe_queries = np.stack([encoder.encode_query(text) for text in writer.probe_texts()])
+            vectors = writer.finish_vectors(dimension, probe_queries)
         writer.commit(
             Manifest(
                 format_version=FORMAT_VERSION,
@@ -351,10 +377,13 @@ def _write_generation(
                 documents=len(keep) + len(pending),
                 chunks=summary.chunks,
                 sentences=sentence_count,
-                vectors=writer.finish_vectors(dimension, probe_queries),
+                vectors=vectors,
                 tracking=tracking_fingerprint(),
+                store=store,
             )
         )
+        for engine in {store, old.manifest.store if old else None} - {None}:
+            went_live(engine, index_dir)  # aliases follow, collections of pruned generations go
         summary.timings["write"] += time.perf_counter() - clock
     except BaseException:
         writer.abort()

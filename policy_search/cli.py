@@ -89,6 +89,12 @@ def index(
     ),
     target_chars: int = typer.Option(200, "--target-chars", help="Target passage size in characters."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="Where vectors, BM25 and filter fields live: embedded (FAISS + SQLite in the index "
+        "directory), milvus://HOST:PORT or milvus-lite:PATH.db (default: where they are now).",
+    ),
 ) -> None:
     """Build or update an index; unchanged documents are not embedded again."""
     from indexer.build import build_index
@@ -115,6 +121,7 @@ def index(
             ChunkerSettings(target_chars=target_chars),
             rebuild=rebuild,
             progress=progress,
+            store=store,
         )
     except (SourceError, IndexStoreError, BundledModelError) as exc:
         _fail(str(exc))
@@ -328,6 +335,7 @@ def serve(
     import uvicorn
 
     from indexer.index import IndexReader, IndexStoreError
+    from indexer.index.milvus import LITE_SCHEME
     from indexer.model.machine import cores
     from search_api.app import create_app
 
@@ -335,12 +343,14 @@ def serve(
     # beyond that uvicorn itself answers 400
     limits: dict[str, Any] = {"log_level": "warning", "h11_max_incomplete_event_size": 2**20}
     count = workers if workers > 0 else cores()
-    os.environ["POLICY_SEARCH_WORKERS"] = str(count)  # each process then takes its share of the cores
     try:
+        # a missing or unreadable index is reported before workers start
+        if (IndexReader.open(index_dir).manifest.store or "").startswith(LITE_SCHEME):
+            count = 1  # Milvus Lite serves its file to one process only
+        os.environ["POLICY_SEARCH_WORKERS"] = str(count)  # each process then takes its share of the cores
         if count == 1:
             uvicorn.run(create_app(index_dir), host=host, port=port, **limits)
             return
-        IndexReader.open(index_dir)  # a missing or unreadable index is reported before workers start
     except IndexStoreError as exc:
         _fail(str(exc))
     # a search holds the GIL for most of its work, so requests use more than one core only from

@@ -33,6 +33,9 @@ class Manifest:
     # fingerprint of the commitment-tracking rules the generation was derived with; None for a
     # generation written before tracking existed (the next run derives it, without re-embedding)
     tracking: str | None = None
+    # where the vectors, BM25 and filter fields live: None for this directory (FAISS + SQLite), or
+    # a Milvus store (``milvus://HOST:PORT``, ``milvus-lite:/PATH.db``; see indexer.index.milvus)
+    store: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> Manifest:

@@ -60,12 +60,10 @@ _INFO_FIELDS = ("doc_id", "source", *DOCUMENT_FIELDS)
 class IndexReader:
     """Read-only access to one generation; safe to share between threads."""
 
-    def __init__(self, generation: Path) -> None:
+    def __init__(self, generation: Path, manifest: Manifest | None = None) -> None:
         self.generation = generation
-        self.manifest = Manifest.load(generation / MANIFEST)
-        self.stored_vectors = {
-            kind: VectorTable.open(generation, kind, self.manifest.vectors[kind]) for kind in KINDS
-        }
+        self.manifest = manifest or Manifest.load(generation / MANIFEST)
+        self.stored_vectors = self.open_vectors()
         self._local = threading.local()
         # document texts, cached: a generation never changes, and a query's passages come from few documents
         self._texts = lru_cache(maxsize=TEXT_CACHE_DOCUMENTS)(self._read_text)
@@ -82,7 +80,11 @@ class IndexReader:
                 f"no index in {index_dir.resolve()}; build one with `policy-search index PATH --index "
                 f"{index_dir}`, or point at an existing one with --index DIR or POLICY_SEARCH_INDEX"
             )
-        return cls(generation)
+        return open_generation(generation)
+
+    def open_vectors(self) -> dict:
+        """Each kind's vectors: the generation's own files (another engine reads them elsewhere)."""
+        return {kind: VectorTable.open(self.generation, kind, self.manifest.vectors[kind]) for kind in KINDS}
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -486,6 +488,17 @@ class IndexReader:
         if not self.tracks_commitments:
             return None
         return self._db().execute(f"SELECT count(*) FROM {tracking_table}").fetchone()[0]
+
+
+def open_generation(generation: Path) -> IndexReader:
+    """A reader of ``generation`` for the engine its manifest names (the Milvus engine when it was
+    built with ``--store milvus...``)."""
+    manifest = Manifest.load(generation / MANIFEST)
+    if manifest.store:
+        from indexer.index.milvus import MilvusReader
+
+        return MilvusReader(generation, manifest)
+    return IndexReader(generation, manifest)
 
 
 def _document_filters(

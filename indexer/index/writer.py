@@ -26,6 +26,7 @@ from indexer.index.bm25 import POSTINGS_FILE, WORD_TABLE, Postings
 from indexer.index.ids import stable_id
 from indexer.index.layout import MANIFEST, make_live, new_generation
 from indexer.index.manifest import Manifest
+from indexer.index.milvus import publish
 from indexer.index.records import DOCUMENT_FIELDS
 from indexer.index.vectors import KINDS, PROBE_QUERIES, VectorSpool, VectorTable
 from indexer.tracking import StoredDocument, StoredUnit, Tracking, track
@@ -310,6 +311,13 @@ class GenerationWriter:
         """The vectors' dimension: as written, or ``given`` when nothing was written."""
         return max(spool.dimension for spool in self.spools.values()) or given
 
+    def publish_vectors(self, store: str, dimension: int = 0) -> dict[str, dict]:
+        """Lay the vectors out by id and hand them, with the words and filter fields, to a Milvus
+        store (which builds its own search structures); returns each kind's description."""
+        for spool in self.spools.values():
+            spool.lay_out(self._dimension(dimension))
+        return publish(store, self.path, self.db)
+
     def finish_vectors(self, dimension: int = 0, queries: np.ndarray | None = None) -> dict[str, dict]:
         """Lay the vectors out by id and build their search structures (``queries`` are needed
         where ``needs_probe_queries``); returns each kind's description for the manifest."""
@@ -318,10 +326,11 @@ class GenerationWriter:
         return {kind: spool.finish(dimension, probes) for kind, spool in self.spools.items()}
 
     def commit(self, manifest: Manifest) -> None:
-        """Write the word postings and the manifest (its ``vectors`` from ``finish_vectors``),
-        then swap CURRENT."""
+        """Write the word postings (unless a Milvus store scores the words) and the manifest (its
+        ``vectors`` from ``finish_vectors`` or ``publish_vectors``), then swap CURRENT."""
         self.db.commit()
-        Postings.from_fts(self.db, WORD_TABLE).save(self.path / POSTINGS_FILE)
+        if not manifest.store:
+            Postings.from_fts(self.db, WORD_TABLE).save(self.path / POSTINGS_FILE)
         self.db.close()
         manifest.write(self.path / MANIFEST)
         make_live(self.path)
