@@ -5,10 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from indexer.index import bm25
 from indexer.index.bm25 import WORD_TABLE, Postings, fts_phrases
 from indexer.lexical import fts_text, words
 from indexer.normalize import canonical_text
@@ -49,6 +51,17 @@ QUERIES = [
     "垃圾分类",
     "2023年 目标任务",
 ]
+
+
+def test_postings_read_in_small_blocks_are_the_same(table, monkeypatch):
+    """A large table is read in blocks (a word's postings may straddle two); the result must not
+    depend on where the blocks fall."""
+    whole = Postings.from_fts(table, WORD_TABLE)
+    monkeypatch.setattr(bm25, "READ_BLOCK", 97)
+    blocks = Postings.from_fts(table, WORD_TABLE)
+    assert blocks.vocabulary == whole.vocabulary and len(whole.vocabulary) > 97
+    for name in ("rowids", "lengths", "starts", "rows", "counts"):
+        assert np.array_equal(getattr(blocks, name), getattr(whole, name)), name
 
 
 @pytest.mark.parametrize("query", QUERIES)

@@ -26,6 +26,7 @@ WORD_TABLE = "chunk_words"  # the FTS5 table of passages' jieba words (see ``wri
 K1 = 1.2
 B = 0.75
 IDF_FLOOR = 1e-6  # FTS5's floor for words in more than half the rows
+READ_BLOCK = 1_000_000  # postings read from FTS5 at a time
 
 
 @dataclass(frozen=True)
@@ -41,25 +42,40 @@ class Postings:
 
     @classmethod
     def from_fts(cls, db: sqlite3.Connection, table: str) -> Postings:
-        """Read the postings of FTS5 ``table``: each word's rows with its count per column."""
+        """Read the postings of FTS5 ``table``: each word's rows with its count per column.
+
+        Read in blocks into arrays: a million passages hold some 60 million postings, which as
+        one list of Python tuples would need more memory than the arrays by an order of magnitude."""
         columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
         view = f"temp.{table}_instances"
         per_column = ", ".join(f"sum(col = '{name}')" for name in columns)
+        rowids = np.array([r[0] for r in db.execute(f"SELECT rowid FROM {table} ORDER BY rowid")], np.int64)
+        vocabulary: dict[str, int] = {}
+        firsts: list[np.ndarray] = []
+        rows: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
+        read, last = 0, None
         db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {view} USING fts5vocab(main, {table}, instance)")
         try:
-            sql = f"SELECT term, doc, {per_column} FROM {view} GROUP BY term, doc ORDER BY term, doc"
-            postings = db.execute(sql).fetchall()
+            cursor = db.execute(
+                f"SELECT term, doc, {per_column} FROM {view} GROUP BY term, doc ORDER BY term, doc"
+            )
+            while block := cursor.fetchmany(READ_BLOCK):
+                terms = np.array([p[0] for p in block], dtype=object)
+                new = np.r_[terms[0] != last, terms[1:] != terms[:-1]]
+                for word in terms[new]:
+                    vocabulary[word] = len(vocabulary)
+                firsts.append(np.flatnonzero(new) + read)
+                rows.append(np.searchsorted(rowids, np.fromiter((p[1] for p in block), np.int64, len(block))))
+                counts.append(np.array([p[2:] for p in block], np.int32).reshape(len(block), len(columns)))
+                read, last = read + len(block), terms[-1]
         finally:
             db.execute(f"DROP TABLE {view}")
-        rowids = np.array([r[0] for r in db.execute(f"SELECT rowid FROM {table} ORDER BY rowid")], np.int64)
-        rows = np.searchsorted(rowids, np.array([p[1] for p in postings], np.int64)).astype(np.int32)
-        counts = np.array([p[2:] for p in postings], np.int32).reshape(len(postings), len(columns))
-        lengths = np.bincount(rows, weights=counts.sum(axis=1), minlength=len(rowids))
-        words = [p[0] for p in postings]
-        firsts = [i for i in range(len(words)) if i == 0 or words[i] != words[i - 1]]
-        vocabulary = {words[i]: number for number, i in enumerate(firsts)}
-        starts = np.array([*firsts, len(words)], np.int64)
-        return cls(rowids, lengths.astype(np.float64), vocabulary, starts, rows, counts)
+        all_rows = np.concatenate(rows).astype(np.int32) if rows else np.zeros(0, np.int32)
+        all_counts = np.concatenate(counts) if counts else np.zeros((0, len(columns)), np.int32)
+        lengths = np.bincount(all_rows, weights=all_counts.sum(axis=1), minlength=len(rowids))
+        starts = np.concatenate([*firsts, [read]]).astype(np.int64)
+        return cls(rowids, lengths.astype(np.float64), vocabulary, starts, all_rows, all_counts)
 
     def save(self, path: Path) -> None:
         words = np.array(sorted(self.vocabulary, key=self.vocabulary.__getitem__), dtype=str)

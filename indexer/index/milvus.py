@@ -79,10 +79,6 @@ FROM sentences s JOIN chunks c USING (chunk_id) JOIN documents d USING (doc_id) 
 _TEXT_FIELDS = ("doc_type", "issuer", "answer_category", "proposal_number")
 
 
-def is_milvus(store: str | None) -> bool:
-    return bool(store) and str(store).startswith((LITE_SCHEME, SERVER_SCHEME))
-
-
 def resolve_store(store: str | None) -> str | None:
     """The store as a manifest records it: None for the embedded one, a Lite path made absolute."""
     if not store or store == "embedded":
