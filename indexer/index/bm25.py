@@ -6,8 +6,10 @@ query, so that no candidate is blended as a zero), and FTS5 scores them one row 
 quarter of a hybrid query's time on the bundled corpus. The postings here are read from the FTS5
 table itself (its ``fts5vocab`` view), so the words and token counts are FTS5's, and the score is
 FTS5's formula in FTS5's order of operations (k1 = 1.2, b = 0.75, IDF floored at 1e-6, phrases
-summed in query order), which gives the same figures. The writer saves them beside the FAISS
-files (``words.npz``); a generation written before that builds them when first opened. A query
+summed in query order), which gives the same figures. The writer saves them beside the vector
+files (``words.*.npy``), which the reader maps into memory: a query reads only its words' postings,
+so a large corpus's postings cost page cache, not process memory. A generation written without
+them builds them when first opened. A query
 word that FTS5 splits into several tokens (``3.5``) is a phrase, which the reader leaves to FTS5.
 """
 
@@ -21,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-POSTINGS_FILE = "words.npz"
+POSTINGS = "words"  # a generation's files words.<array>.npy
+_ARRAYS = ("rowids", "lengths", "starts", "rows", "counts")
 WORD_TABLE = "chunk_words"  # the FTS5 table of passages' jieba words (see ``writer``)
 K1 = 1.2
 B = 0.75
@@ -77,21 +80,23 @@ class Postings:
         starts = np.concatenate([*firsts, [read]]).astype(np.int64)
         return cls(rowids, lengths.astype(np.float64), vocabulary, starts, all_rows, all_counts)
 
-    def save(self, path: Path) -> None:
+    def save(self, generation: Path) -> None:
+        """Write each array to its own ``.npy`` file, which ``load`` maps into memory."""
+        for name in _ARRAYS:
+            np.save(generation / f"{POSTINGS}.{name}.npy", getattr(self, name))
         words = np.array(sorted(self.vocabulary, key=self.vocabulary.__getitem__), dtype=str)
-        with path.open("wb") as file:
-            np.savez(
-                file, rowids=self.rowids, lengths=self.lengths, words=words, starts=self.starts,
-                rows=self.rows, counts=self.counts,
-            )  # fmt: skip
+        np.save(generation / f"{POSTINGS}.words.npy", words)
+
+    @staticmethod
+    def saved_in(generation: Path) -> bool:
+        return (generation / f"{POSTINGS}.words.npy").exists()
 
     @classmethod
-    def load(cls, path: Path) -> Postings:
-        with np.load(path) as saved:
-            vocabulary = {str(word): number for number, word in enumerate(saved["words"])}
-            return cls(
-                saved["rowids"], saved["lengths"], vocabulary, saved["starts"], saved["rows"], saved["counts"]
-            )
+    def load(cls, generation: Path) -> Postings:
+        """The saved postings, memory-mapped (the vocabulary is read: it is a dict)."""
+        arrays = {name: np.load(generation / f"{POSTINGS}.{name}.npy", mmap_mode="r") for name in _ARRAYS}
+        words = np.load(generation / f"{POSTINGS}.words.npy")
+        return cls(vocabulary={str(word): number for number, word in enumerate(words)}, **arrays)
 
     @cached_property
     def _norms(self) -> np.ndarray:

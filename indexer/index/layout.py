@@ -5,7 +5,7 @@ Layout::
     INDEX/
       CURRENT               name of the live generation
       .lock                 held by the one writer
-      gen-<time>-<rand>/    manifest.json, index.sqlite, words.npz, and per vector kind
+      gen-<time>-<rand>/    manifest.json, index.sqlite, words.*.npy (postings), and per vector kind
                             (passages, sentences) .ids.npy, .f32.npy and, at scale, .codes.faiss
 
 A build writes a whole new generation beside the live one and then replaces CURRENT in one

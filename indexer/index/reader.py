@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.index.bm25 import POSTINGS_FILE, WORD_TABLE, Postings, fts_phrases
+from indexer.index.bm25 import WORD_TABLE, Postings, fts_phrases
 from indexer.index.layout import MANIFEST, live_generation
 from indexer.index.manifest import IndexStoreError, Manifest
 from indexer.index.records import (
@@ -245,8 +245,9 @@ class IndexReader:
     def postings(self) -> Postings:
         """The word table's postings: saved with the generation, or read from FTS5 when it was
         written before they were."""
-        saved = self.generation / POSTINGS_FILE
-        return Postings.load(saved) if saved.exists() else Postings.from_fts(self._db(), WORD_TABLE)
+        if Postings.saved_in(self.generation):
+            return Postings.load(self.generation)
+        return Postings.from_fts(self._db(), WORD_TABLE)
 
     def lexical(
         self, words: list[str], weights: tuple[float, float], limit: int | None = None

@@ -4,14 +4,14 @@ through compact codes chosen by size.
 Each kind (``passages``, ``sentences``) is two files in a generation, ``<kind>.ids.npy`` (sorted
 int64 ids) and ``<kind>.f32.npy`` (the unit-length vectors, row i for id i), read memory-mapped:
 the service touches only the rows a query scores, so a large corpus costs page cache, not process
-memory. Up to ``EXACT_SEARCH_LIMIT`` rows the matrix is searched exactly. Above it a compressed
-FAISS index (``<kind>.codes.faiss``, IVF over 8-bit scalar codes, or 4-bit ones above
-``SQ8_LIMIT``) proposes candidates and the float rows re-score them, so every score a caller
-sees is exact. Its probe count is raised at build time until the recall against exact search,
-at the depth a search asks for, reaches ``TARGET_RECALL`` on a sample of query-like texts cut from
-the corpus (``GenerationWriter.probe_texts``); the choice and the measured recall go into the
-manifest. ``policy-search bench --only scale`` measures each choice against exact search on the
-eval queries, which the build never sees.
+memory (the compact codes' lists below are mapped too). Up to ``EXACT_SEARCH_LIMIT`` rows the
+matrix is searched exactly. Above it a compressed FAISS index (``<kind>.codes.faiss``, IVF over
+8-bit scalar codes, or 4-bit ones above ``SQ8_LIMIT``) proposes candidates and the float rows
+re-score them, so every score a caller sees is exact. Its probe count is raised at build time until
+the recall against exact search, at the depth a search asks for, reaches ``TARGET_RECALL`` on a
+sample of query-like texts cut from the corpus (``GenerationWriter.probe_texts``); the choice and
+the measured recall go into the manifest. ``policy-search bench --only scale`` measures each
+choice against exact search on the eval queries, which the build never sees.
 """
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ class VectorTable:
         if description.get("type", "exact") != "exact":
             import faiss
 
-            codes = faiss.read_index(str(generation / f"{kind}.codes.faiss"))
+            # the lists memory-mapped, like the float rows: a query touches only the lists it probes
+            codes = faiss.read_index(str(generation / f"{kind}.codes.faiss"), faiss.IO_FLAG_MMAP)
         return cls(ids, matrix, description, codes)
 
     def __len__(self) -> int:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from indexer.index.bm25 import POSTINGS_FILE, WORD_TABLE, Postings
+from indexer.index.bm25 import WORD_TABLE, Postings
 from indexer.index.ids import stable_id
 from indexer.index.layout import MANIFEST, make_live, new_generation
 from indexer.index.manifest import Manifest
@@ -330,7 +330,7 @@ class GenerationWriter:
         ``vectors`` from ``finish_vectors`` or ``publish_vectors``), then swap CURRENT."""
         self.db.commit()
         if not manifest.store:
-            Postings.from_fts(self.db, WORD_TABLE).save(self.path / POSTINGS_FILE)
+            Postings.from_fts(self.db, WORD_TABLE).save(self.path)
         self.db.close()
         manifest.write(self.path / MANIFEST)
         make_live(self.path)
