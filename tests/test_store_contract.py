@@ -7,10 +7,13 @@ Each test runs once per engine; the engines must also give the same answers as e
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 
 from indexer.build import build_index
 from indexer.index import IndexReader, IndexStoreError, PassageFilter, live_generation
 from indexer.index.milvus import MilvusReader, client, milvus_filter, prefix
+from search_api.app import create_app
+from search_api.auth import ApiKeys
 from search_api.request import SearchRequest
 from search_api.retrieval import Searcher
 
@@ -67,6 +70,14 @@ def test_results_are_exact_spans_and_filters_hold(tmp_path, small_corpus, spec, 
         results = searcher.search(SearchRequest(query="补贴", k=10, **{name: value}))["results"]
         assert results and all(holds(r) for r in results), name
     assert searcher.stats()["chunks"] == len(reader.filter_chunks(PassageFilter(doc_type="reply")) or [])
+
+    # the service over HTTP answers alike, and says where the vectors are
+    http = TestClient(create_app(index_dir, searcher=searcher, api_keys=ApiKeys([])))
+    answer = http.get("/search", params={"q": "加装电梯补贴标准", "k": 3, "year_from": 2024})
+    assert answer.status_code == 200
+    hits = answer.json()["results"]
+    assert hits and all(texts[h["doc_id"]][h["start"] : h["end"]] == h["text"] for h in hits)
+    assert http.get("/stats").json().get("store") == (None if store == "embedded" else reader.manifest.store)
 
 
 def test_updates_and_deletions_carry_vectors_over(tmp_path, small_corpus, spec, encoder, store):
