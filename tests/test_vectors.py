@@ -35,7 +35,7 @@ def test_the_recipe_is_exact_up_to_the_limit_then_compact_codes_by_size():
     mid = compact_recipe(100_000, 384)
     assert mid["type"] == "ivf-sq8" and mid["factory"] == "IVF1024,SQ8"
     large = compact_recipe(3_400_000, 384)
-    assert large["type"] == "ivf-sq4" and large["factory"] == "IVF4096,SQ4"
+    assert large["type"] == "ivf-sq8" and large["factory"] == "IVF4096,SQ8"
     assert compact_recipe(100_000, 384, force_codes="PQ48x8")["type"] == "ivf-pq"
     # a small set keeps at least 39 training vectors a list
     assert compact_recipe(3_000, 384, force_codes="SQ8")["factory"] == "IVF64,SQ8"
