@@ -74,6 +74,22 @@ def small_corpus(tmp_path) -> Path:
     return folder
 
 
+class CountingEncoder:
+    """The real encoder, counting the texts each build asks it to embed (so a test
+    can tell what an incremental run re-embedded)."""
+
+    def __init__(self, encoder) -> None:
+        self.encoder = encoder
+        self.embedded = 0
+
+    def __getattr__(self, name):
+        return getattr(self.encoder, name)
+
+    def encode_passages(self, texts, **kwargs):
+        self.embedded += len(texts)
+        return self.encoder.encode_passages(texts, **kwargs)
+
+
 @contextmanager
 def running_server(app):
     """Serve ``app`` with a real uvicorn on a free loopback port; yields the base URL."""

@@ -29,22 +29,7 @@ from indexer.index import (
 from search_api.ranking import RankingConfig
 from search_api.request import SearchRequest
 from search_api.retrieval import Searcher
-from tests.conftest import FORMATS, ROOT
-
-
-class CountingEncoder:
-    """The real encoder, counting how many passages each run asks it to embed."""
-
-    def __init__(self, encoder) -> None:
-        self.encoder = encoder
-        self.embedded = 0
-
-    def __getattr__(self, name):
-        return getattr(self.encoder, name)
-
-    def encode_passages(self, texts, **kwargs):
-        self.embedded += len(texts)
-        return self.encoder.encode_passages(texts, **kwargs)
+from tests.conftest import FORMATS, ROOT, CountingEncoder
 
 
 def _run(paths, index_dir, spec, encoder, **kwargs):

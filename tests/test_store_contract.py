@@ -16,6 +16,7 @@ from search_api.app import create_app
 from search_api.auth import ApiKeys
 from search_api.request import SearchRequest
 from search_api.retrieval import Searcher
+from tests.conftest import CountingEncoder
 
 ENGINES = ("embedded", "milvus-lite")
 ELDERLY = "reply-2022-0017-elderly-meal.txt"
@@ -25,21 +26,6 @@ ELEVATOR = "reply-2024-0031-elevator-retrofit.txt"
 @pytest.fixture(params=ENGINES)
 def store(request, tmp_path) -> str:
     return "embedded" if request.param == "embedded" else f"milvus-lite:{tmp_path / 'milvus.db'}"
-
-
-class CountingEncoder:
-    """The real encoder, counting the texts each build asks it to embed."""
-
-    def __init__(self, encoder) -> None:
-        self.encoder = encoder
-        self.embedded = 0
-
-    def __getattr__(self, name):
-        return getattr(self.encoder, name)
-
-    def encode_passages(self, texts, **kwargs):
-        self.embedded += len(texts)
-        return self.encoder.encode_passages(texts, **kwargs)
 
 
 def _build(corpus, index_dir, spec, encoder, store) -> int:
