@@ -407,10 +407,8 @@ class MilvusReader(IndexReader):
         # Lite gives BM25 as a negative distance, a server as a positive score; the factor puts
         # them on FTS5's scale (its k1 + 1 where the stored words give BODY_REPEATS * k1 + 1)
         scale = weights[0] * (BM25_K1 + 1) / (BODY_REPEATS * BM25_K1 + 1)
-        scores = {int(hit["id"]): scale * abs(float(hit["distance"])) for hit in hits[0]}
-        if limit is not None:
-            scores = dict(sorted(scores.items(), key=lambda item: -item[1])[:limit])
-        return scores
+        # the hits come best first and at most ``limit`` of them, as ``lexical`` promises
+        return {int(hit["id"]): scale * abs(float(hit["distance"])) for hit in hits[0]}
 
     def filter_chunks(self, passage_filter: PassageFilter) -> list[int] | None:
         found = self._filtered(passage_filter)
